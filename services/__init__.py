@@ -1,0 +1,1 @@
+"""The framebus services: capture, gateway, viewer."""

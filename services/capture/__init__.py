@@ -1,0 +1,1 @@
+"""framebus capture service."""

@@ -1,0 +1,46 @@
+"""Capture settings: every field is an environment variable (see README, "Configuration")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from shared.settings import CameraId, CommonSettings, HttpUrl, Port, RedisUrl, env_alias
+
+CaptureTransport = Literal["redis", "http", "both"]
+
+
+class CaptureSettings(CommonSettings):
+    camera_id: CameraId = "cam0"
+    capture_source: str = Field(default="synthetic", min_length=1)
+    # None: the source's own rate (a file's fps, a live camera as it comes); 0: unthrottled.
+    capture_fps: float | None = Field(default=None, ge=0, le=1000)
+    capture_loop: bool = True
+    capture_width: int = Field(default=1280, ge=16, le=8192)
+    capture_height: int = Field(default=720, ge=16, le=8192)
+    capture_preload_frames: int = Field(default=0, ge=0, le=3000)
+    capture_open_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    capture_read_timeout_seconds: float = Field(default=2.0, gt=0, le=120)
+    capture_port: Port = 8081
+    transport: CaptureTransport = Field(default="redis", validation_alias=env_alias("CAPTURE_TRANSPORT", "TRANSPORT"))
+    jpeg_quality: int = Field(default=80, ge=1, le=100)
+    redis_url: RedisUrl = "redis://localhost:6379/0"
+    redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)
+    gateway_url: HttpUrl = "http://localhost:8080"
+    gateway_token: str | None = None
+    publish_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("capture_fps", mode="before")
+    @classmethod
+    def _blank_fps_means_source_rate(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("gateway_token", mode="before")
+    @classmethod
+    def _blank_token_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        return ("redis", "http") if self.transport == "both" else (self.transport,)

@@ -1,0 +1,1 @@
+"""framebus gateway service."""

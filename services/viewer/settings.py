@@ -1,0 +1,40 @@
+"""Viewer settings: every field is an environment variable (see README, "Configuration")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from shared.settings import CameraId, CommonSettings, HttpUrl, Port, RedisUrl, env_alias, validate_camera_id
+
+
+class ViewerSettings(CommonSettings):
+    camera_id: CameraId = "cam0"
+    viewer_cameras: str = ""  # comma-separated camera ids to follow besides those discovered
+    viewer_port: Port = 8000
+    transport: Literal["redis", "http"] = Field(
+        default="redis", validation_alias=env_alias("VIEWER_TRANSPORT", "TRANSPORT")
+    )
+    redis_url: RedisUrl = "redis://localhost:6379/0"
+    gateway_url: HttpUrl = "http://localhost:8080"
+    viewer_width: int = Field(default=600, ge=16, le=4096)
+    viewer_height: int = Field(default=600, ge=16, le=4096)
+    viewer_fit: Literal["letterbox", "stretch"] = "letterbox"
+    viewer_jpeg_quality: int = Field(default=80, ge=1, le=100)
+    viewer_decode_reduced: Literal["auto", "always", "never"] = "auto"
+    viewer_max_clients: int = Field(default=200, ge=1, le=10000)
+    viewer_max_cameras: int = Field(default=16, ge=1, le=256)
+    viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
+
+    @field_validator("viewer_cameras")
+    @classmethod
+    def _valid_camera_list(cls, value: str) -> str:
+        for camera in filter(None, (c.strip() for c in value.split(","))):
+            validate_camera_id(camera)
+        return value
+
+    @property
+    def pinned_cameras(self) -> list[str]:
+        extra = [c.strip() for c in self.viewer_cameras.split(",") if c.strip()]
+        return list(dict.fromkeys([self.camera_id, *extra]))

@@ -1,0 +1,1 @@
+"""Code that more than one framebus service uses: settings, wire format, health, logging."""

@@ -1,0 +1,88 @@
+"""Settings every service shares, and the one-line error a bad value produces.
+
+Each service has one pydantic-settings class (``services/<name>/settings.py``) that
+inherits from :class:`CommonSettings`. Field names are the environment variable names,
+lower-cased; a per-service override such as ``CAPTURE_TRANSPORT`` is an alias listed
+before the shared name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AliasChoices, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def validate_camera_id(value: str) -> str:
+    if not CAMERA_ID_PATTERN.fullmatch(value):
+        raise ValueError("camera id must match [A-Za-z0-9_-]{1,64}")
+    return value
+
+
+CameraId = Annotated[str, AfterValidator(validate_camera_id)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def validate_redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+def validate_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+RedisUrl = Annotated[str, AfterValidator(validate_redis_url)]
+HttpUrl = Annotated[str, AfterValidator(validate_http_url)]
+
+
+def env_alias(*names: str) -> Any:
+    """Field alias accepting the first name that is set (service override, then shared)."""
+    return AliasChoices(*names)
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    bind_host: str = "127.0.0.1"
+    frame_stale_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+
+def env_names(settings_cls: type[BaseSettings]) -> set[str]:
+    """Every environment variable name the settings class reads (upper case)."""
+    names: set[str] = set()
+    for field_name, info in settings_cls.model_fields.items():
+        names.update(_names_of(field_name, info))
+    return names
+
+
+def _names_of(field_name: str, info: FieldInfo) -> list[str]:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias.upper()]
+    return [field_name.upper()]
+
+
+def describe_settings_error(exc: ValidationError, settings_cls: type[BaseSettings]) -> str:
+    """One line naming each bad variable, for a service that refuses to start."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        info = settings_cls.model_fields.get(field)
+        names = "/".join(_names_of(field, info)) if info else field.upper()
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+        parts.append(f"{names}: {error['msg']}{shown}")
+    return "invalid setting " + "; ".join(parts)
