@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# What `make run` executes: gateway + capture(s) + viewer under honcho, plus a throw-away
+# redis-server when a Redis transport is used and nothing answers at REDIS_URL.
+#
+#   CAMERAS=2 TRANSPORT=http scripts/run_local.sh
+#
+# The environment is passed through to the services (TRANSPORT, REDIS_URL, GATEWAY_URL,
+# CAPTURE_SOURCE, *_PORT, ...). Ctrl-C / SIGTERM stops everything, including that redis-server.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="${VENV:-$ROOT/.venv}"
+[ -x "$VENV/bin/python" ] || {
+    echo "run_local: $VENV missing; run 'make setup' (or scripts/setup.sh run) first" >&2
+    exit 1
+}
+export PATH="$VENV/bin:$PATH"
+export PYTHONUNBUFFERED=1
+
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+CAMERAS="${CAMERAS:-1}"
+if ! [[ "$CAMERAS" =~ ^[1-4]$ ]]; then
+    echo "run_local: CAMERAS must be 1..4 (got '$CAMERAS'); add lines to Procfile.cameras for more" >&2
+    exit 2
+fi
+REDIS_URL="${REDIS_URL:-redis://localhost:6379/0}"
+export REDIS_URL
+VIEWER_PORT="${VIEWER_PORT:-8000}"
+VIEWER_URL="http://localhost:${VIEWER_PORT}/"
+
+TRANSPORT="${TRANSPORT:-redis}"
+if [ "$CAMERAS" -gt 1 ] && [ -z "${VIEWER_CAMERAS:-}" ]; then
+    cams="cam1"
+    for ((i = 2; i < CAMERAS; i++)); do cams="$cams,cam$i"; done
+    export VIEWER_CAMERAS="$cams"
+fi
+
+log() { printf 'run_local: %s\n' "$*"; }
+
+REDIS_PID=""
+HONCHO_PID=""
+BANNER_PID=""
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$BANNER_PID" ]; then kill "$BANNER_PID" 2>/dev/null || true; fi
+    if [ -n "$HONCHO_PID" ] && kill -0 "$HONCHO_PID" 2>/dev/null; then
+        kill -TERM "$HONCHO_PID" 2>/dev/null || true
+        wait "$HONCHO_PID" 2>/dev/null || true
+    fi
+    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+        log "stopping redis-server (pid $REDIS_PID)"
+        kill -TERM "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- Redis, only when a service actually uses it ---------------------------------------------
+needs_redis=0
+for t in "${CAPTURE_TRANSPORT:-$TRANSPORT}" "${VIEWER_TRANSPORT:-$TRANSPORT}"; do
+    case "$t" in redis | both) needs_redis=1 ;; esac
+done
+
+redis_ping() {
+    python - "$REDIS_URL" <<'EOF' >/dev/null 2>&1
+import sys
+import redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+EOF
+}
+
+if [ "$needs_redis" -eq 1 ]; then
+    if redis_ping; then
+        log "using the Redis already answering at $REDIS_URL"
+    else
+        read -r r_host r_port < <(python - "$REDIS_URL" <<'EOF'
+import sys
+from urllib.parse import urlsplit
+u = urlsplit(sys.argv[1])
+print(u.hostname or "localhost", u.port or 6379)
+EOF
+)
+        case "$r_host" in
+            localhost | 127.0.0.1 | ::1) ;;
+            *)
+                echo "run_local: nothing answers at $REDIS_URL and $r_host is not local; start Redis there or unset REDIS_URL" >&2
+                exit 1
+                ;;
+        esac
+        command -v redis-server >/dev/null 2>&1 || {
+            echo "run_local: redis-server not installed; run 'make setup' (or use TRANSPORT=http)" >&2
+            exit 1
+        }
+        log "starting redis-server on 127.0.0.1:$r_port (no persistence, log .run/redis.log)"
+        redis-server --port "$r_port" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$RUN_DIR" --logfile "$RUN_DIR/redis.log" --daemonize no </dev/null &
+        REDIS_PID=$!
+        for _ in $(seq 1 50); do
+            redis_ping && break
+            kill -0 "$REDIS_PID" 2>/dev/null || {
+                echo "run_local: redis-server exited; see .run/redis.log" >&2
+                tail -n 5 "$RUN_DIR/redis.log" >&2 || true
+                exit 1
+            }
+            sleep 0.1
+        done
+        redis_ping || {
+            echo "run_local: redis-server did not answer PING within 5 s" >&2
+            exit 1
+        }
+    fi
+else
+    log "TRANSPORT=$TRANSPORT: no Redis needed"
+fi
+
+# --- Procfile: base processes + CAMERAS-1 extra captures ---------------------------------------
+PROCFILE="$RUN_DIR/Procfile"
+cp Procfile "$PROCFILE"
+if [ "$CAMERAS" -gt 1 ]; then
+    grep -E '^[A-Za-z0-9_-]+:' Procfile.cameras | head -n "$((CAMERAS - 1))" >>"$PROCFILE"
+fi
+
+banner() {
+    printf '\n==============================================================\n'
+    printf '  framebus viewer:  %s\n' "$VIEWER_URL"
+    printf '  transport=%s cameras=%s  (Ctrl-C stops everything)\n' "$TRANSPORT" "$CAMERAS"
+    printf '==============================================================\n\n'
+}
+banner
+
+# Print the URL again once the viewer answers, so it is not lost in the logs.
+(
+    for _ in $(seq 1 60); do
+        if python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+            "http://127.0.0.1:${VIEWER_PORT}/livez" >/dev/null 2>&1; then
+            banner
+            exit 0
+        fi
+        sleep 0.5
+    done
+) &
+BANNER_PID=$!
+
+honcho start -f "$PROCFILE" -d "$ROOT" </dev/null &
+HONCHO_PID=$!
+set +e
+wait "$HONCHO_PID"
+rc=$?
+set -e
+HONCHO_PID=""
+exit "$rc"
