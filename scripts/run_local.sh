@@ -150,7 +150,21 @@ banner
 ) &
 BANNER_PID=$!
 
-honcho start -f "$PROCFILE" -d "$ROOT" </dev/null &
+# honcho lets .env override the shell; keep only .env lines whose variable the shell does not set,
+# so `TRANSPORT=http make run` always wins over a value pinned in .env.
+ENV_FILE="$RUN_DIR/env"
+: >"$ENV_FILE"
+if [ -f .env ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+        key="${line%%=*}"
+        key="${key#export }"
+        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ "$key" != "$line" ] && [ -z "${!key+x}" ]; then
+            printf '%s\n' "$line" >>"$ENV_FILE"
+        fi
+    done <.env
+fi
+
+honcho start -f "$PROCFILE" -d "$ROOT" -e "$ENV_FILE" </dev/null &
 HONCHO_PID=$!
 set +e
 wait "$HONCHO_PID"
