@@ -67,7 +67,9 @@ class RateLimitedLog:
         if now - self._last < self._interval:
             self._suppressed += 1
             return
-        suffix = f" ({self._suppressed} similar in the last {self._interval:.0f}s)" if self._suppressed else ""
+        suffix = (
+            f" ({self._suppressed} similar in the last {self._interval:.0f}s)" if self._suppressed else ""
+        )
         self._logger.warning(msg + suffix, *args)
         self._last = now
         self._suppressed = 0

@@ -43,10 +43,15 @@ class NewestSlot(Generic[T]):
         return self._has_value
 
 
+class BroadcastClosed(Exception):
+    """The broadcast has ended (service shutdown); readers should finish."""
+
+
 class Broadcast(Generic[T]):
     """Newest value for any number of readers; a slow reader skips, it never queues."""
 
     def __init__(self) -> None:
+        self.closed = False
         self.version = 0
         self._value: T | None = None
         self._changed: asyncio.Future[None] | None = None  # created on first wait, in the running loop
@@ -68,12 +73,16 @@ class Broadcast(Generic[T]):
         ``version - seen_version - 1`` values were skipped by this reader.
         """
         while self.version <= seen_version or self._value is None:
+            if self.closed:
+                raise BroadcastClosed
             if self._changed is None:
                 self._changed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._changed)
         return self.version, self._value
 
     def close(self) -> None:
-        """Wake every waiting reader with CancelledError (used at shutdown)."""
-        if self._changed is not None:
-            self._changed.cancel()
+        """Wake every waiting reader with BroadcastClosed (used at shutdown)."""
+        self.closed = True
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)

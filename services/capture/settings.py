@@ -23,7 +23,9 @@ class CaptureSettings(CommonSettings):
     capture_open_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     capture_read_timeout_seconds: float = Field(default=2.0, gt=0, le=120)
     capture_port: Port = 8081
-    transport: CaptureTransport = Field(default="redis", validation_alias=env_alias("CAPTURE_TRANSPORT", "TRANSPORT"))
+    transport: CaptureTransport = Field(
+        default="redis", validation_alias=env_alias("CAPTURE_TRANSPORT", "TRANSPORT")
+    )
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     redis_url: RedisUrl = "redis://localhost:6379/0"
     redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)

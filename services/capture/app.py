@@ -1,0 +1,46 @@
+"""Capture app: the pipeline's tasks plus its own /livez, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import cv2
+from aiohttp import web
+
+from services.capture.service import CaptureService
+from services.capture.settings import CaptureSettings
+from services.capture.sinks import make_sinks
+from shared.health import Readiness, add_health_routes
+from shared.tasks import BackgroundTasks
+
+SERVICE = web.AppKey("capture_service", CaptureService)
+
+
+def create_app(settings: CaptureSettings) -> web.Application:
+    app = web.Application()
+    readiness = Readiness()
+    add_health_routes(app, readiness)
+
+    async def pipeline(app: web.Application) -> AsyncIterator[None]:
+        # Encoding and reading already run on their own threads; OpenCV's internal pool
+        # would only fight them for the same cores.
+        cv2.setNumThreads(1)
+        sinks = make_sinks(settings)
+        service = CaptureService(settings, sinks)
+        app[SERVICE] = service
+        readiness.add("source", service.source_readiness)
+        for sink in sinks:
+            readiness.add(sink.transport, sink.readiness)
+        tasks = BackgroundTasks()
+        tasks.start("read_source", service.read_source)
+        tasks.start("encode_and_publish", service.encode_and_publish)
+        for sink in sinks:
+            tasks.start(f"publish_{sink.transport}", sink.run)
+        yield
+        await tasks.stop()
+        service.close()
+        for sink in sinks:
+            await sink.close()
+
+    app.cleanup_ctx.append(pipeline)
+    return app

@@ -1,0 +1,157 @@
+"""The capture pipeline: read the source (own thread) -> newest frame -> encode once -> sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+
+from services.capture import metrics
+from services.capture.pacing import Pacer
+from services.capture.settings import CaptureSettings
+from services.capture.sinks import EncodedFrame, FrameSink
+from services.capture.sources import FrameSource, SourceError, open_source, parse_source
+from services.capture.synthetic import NDArray
+from shared.backoff import Backoff
+from shared.health import CheckResult, Freshness
+from shared.newest import NewestSlot
+from shared.wire import FrameMeta
+
+log = logging.getLogger("framebus.capture")
+
+# A read that outlives the source's own read timeout by this much is treated as a hang.
+READ_WATCHDOG_GRACE_SECONDS = 3.0
+
+
+class SourceLost(Exception):
+    pass
+
+
+class CaptureService:
+    def __init__(self, settings: CaptureSettings, sinks: list[FrameSink]) -> None:
+        self.settings = settings
+        self.sinks = sinks
+        self.camera = settings.camera_id
+        self.freshness = Freshness()
+        self.source_state = "not opened yet"
+        self._spec = parse_source(settings.capture_source)
+        self._captured: NewestSlot[tuple[NDArray, int]] = NewestSlot(self._count_unencoded)
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="jpeg-encode")
+        self._seq = 0
+
+    # --- readiness ---------------------------------------------------------------------------
+
+    def source_readiness(self) -> CheckResult:
+        if self.source_state != "open":
+            return CheckResult(False, self.source_state)
+        return self.freshness.check(self.settings.frame_stale_seconds)
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    async def read_source(self) -> None:
+        """Owns the source: open, read until lost, release, back off, reopen — forever."""
+        backoff = Backoff()
+        while True:
+            # A fresh executor per opening: if a read hangs past every timeout we abandon its
+            # thread (it ends when OpenCV gives up) instead of queueing behind it.
+            executor = ThreadPoolExecutor(1, thread_name_prefix=f"source-{self.camera}")
+            try:
+                await self._read_until_lost(executor, backoff)
+            except SourceLost as exc:
+                self._source_down(str(exc))
+            finally:
+                executor.shutdown(wait=False, cancel_futures=True)
+            delay = backoff.next_delay()
+            log.info("reopening source in %.0fs", delay)
+            metrics.SOURCE_RECONNECTS.labels(self.camera).inc()
+            await asyncio.sleep(delay)
+
+    async def _read_until_lost(self, executor: ThreadPoolExecutor, backoff: Backoff) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            source = await loop.run_in_executor(executor, open_source, self.settings)
+        except (SourceError, cv2.error) as exc:
+            raise SourceLost(f"cannot open CAPTURE_SOURCE={self._spec.kind}: {exc}") from None
+        try:
+            self._source_up(source)
+            backoff.reset()
+            await self._pump(source, executor)
+        finally:
+            executor.submit(source.release)
+
+    async def _pump(self, source: FrameSource, executor: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        rate = self.settings.capture_fps if self.settings.capture_fps is not None else source.nominal_fps
+        pacer = Pacer(rate)
+        watchdog = self.settings.capture_read_timeout_seconds + READ_WATCHDOG_GRACE_SECONDS
+        while True:
+            started = time.perf_counter()
+            try:
+                frame = await asyncio.wait_for(loop.run_in_executor(executor, source.read), watchdog)
+            except TimeoutError:
+                raise SourceLost(f"no frame for {watchdog:.0f}s (read hung)") from None
+            if frame is None:
+                raise SourceLost("source ended or read failed")
+            metrics.STAGE_SECONDS.labels("read").observe(time.perf_counter() - started)
+            metrics.FRAMES_CAPTURED.labels(self.camera).inc()
+            if self._spec.live:
+                if not pacer.admit(time.monotonic()):
+                    metrics.FRAMES_DROPPED.labels(self.camera, "capture", "fps_cap").inc()
+                    continue
+            elif wait := pacer.wait_time(time.monotonic()):
+                await asyncio.sleep(wait)
+            self.freshness.mark()
+            # The source thread will overwrite a synthetic frame's buffer on the next read.
+            owned = frame.copy() if self._spec.kind == "synthetic" else frame
+            self._captured.put((owned, time.time_ns()))
+
+    async def encode_and_publish(self) -> None:
+        """Encodes only the newest captured frame, once, and hands the bytes to every sink."""
+        loop = asyncio.get_running_loop()
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
+        while True:
+            frame, captured_ns = await self._captured.get()
+            started = time.perf_counter()
+            ok, buffer = await loop.run_in_executor(self._encoder, cv2.imencode, ".jpg", frame, params)
+            metrics.STAGE_SECONDS.labels("encode").observe(time.perf_counter() - started)
+            if not ok:
+                metrics.FRAMES_DROPPED.labels(self.camera, "encode", "encode_failed").inc()
+                continue
+            jpeg = buffer.tobytes()
+            metrics.FRAME_BYTES.observe(len(jpeg))
+            self._seq += 1
+            height, width = frame.shape[:2]
+            meta = FrameMeta(self.camera, self._seq, captured_ns, time.time_ns(), width, height)
+            encoded = EncodedFrame(meta, jpeg)
+            for sink in self.sinks:
+                sink.slot.put(encoded)
+
+    def close(self) -> None:
+        self._encoder.shutdown(wait=False, cancel_futures=True)
+
+    # --- state changes -------------------------------------------------------------------------
+
+    def _source_up(self, source: FrameSource) -> None:
+        self.source_state = "open"
+        metrics.SOURCE_UP.labels(self.camera).set(1)
+        log.info(
+            "source opened: %s %dx%d at %s fps",
+            self._spec.kind,
+            source.width,
+            source.height,
+            f"{source.nominal_fps:g}" if source.nominal_fps else "its own",
+        )
+
+    def _source_down(self, reason: str) -> None:
+        if self.source_state == "open":
+            log.warning("source lost: %s", reason)
+        else:
+            log.warning("source unavailable: %s", reason)
+        self.source_state = f"source down: {reason}"
+        metrics.SOURCE_UP.labels(self.camera).set(0)
+
+    def _count_unencoded(self, _frame: tuple[NDArray, int]) -> None:
+        metrics.FRAMES_DROPPED.labels(self.camera, "encode", "superseded").inc()

@@ -1,0 +1,181 @@
+"""Where encoded frames go: a Redis Stream and/or the HTTP gateway.
+
+Each sink owns a newest-frame slot and one sender task, so a slow or absent transport drops
+(and counts) its own frames without holding back the other one. While a transport is down
+frames are dropped without trying, and reconnects follow the backoff ladder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import aiohttp
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from services.capture import metrics
+from services.capture.settings import CaptureSettings
+from shared.backoff import Backoff
+from shared.health import CheckResult
+from shared.logs import RateLimitedLog
+from shared.newest import NewestSlot
+from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_headers, to_stream_fields
+
+log = logging.getLogger("framebus.capture.sinks")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    meta: FrameMeta
+    jpeg: bytes
+
+
+class SinkRejected(Exception):
+    """The transport answered but refused the frame (a 4xx from the gateway)."""
+
+
+class FrameSink(ABC):
+    transport: str
+
+    def __init__(self, camera: str) -> None:
+        self.camera = camera
+        self.slot: NewestSlot[EncodedFrame] = NewestSlot(self._count_superseded)
+        self.connected = False
+        self.last_error = "not connected yet"
+        self._backoff = Backoff()
+        self._retry_at = 0.0
+        self._drop_log = RateLimitedLog(log)
+
+    @abstractmethod
+    async def send(self, frame: EncodedFrame) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - sinks without resources need nothing
+        pass
+
+    def readiness(self) -> CheckResult:
+        return CheckResult(self.connected, "connected" if self.connected else self.last_error)
+
+    async def run(self) -> None:
+        while True:
+            frame = await self.slot.get()
+            if not self.connected and time.monotonic() < self._retry_at:
+                self._drop(frame, "transport_down")
+                continue
+            await self._deliver(frame)
+
+    async def _deliver(self, frame: EncodedFrame) -> None:
+        started = time.perf_counter()
+        try:
+            await self.send(frame)
+        except SinkRejected as exc:
+            # Reachable but refusing (bad token, say): not ready, yet no reason to back off.
+            self.connected, self.last_error = False, str(exc)
+            self._drop(frame, "rejected", str(exc))
+            return
+        except (TimeoutError, OSError, RedisError, aiohttp.ClientError) as exc:
+            self._mark_down(f"{type(exc).__name__}: {exc}".strip(": "))
+            self._drop(frame, "transport_error")
+            return
+        metrics.STAGE_SECONDS.labels(f"publish_{self.transport}").observe(time.perf_counter() - started)
+        metrics.FRAMES_PUBLISHED.labels(self.camera, self.transport).inc()
+        if not self.connected:
+            self._mark_up()
+
+    def _mark_up(self) -> None:
+        if self._backoff.failures:
+            metrics.TRANSPORT_RECONNECTS.labels(self.transport).inc()
+        log.info("%s transport connected", self.transport)
+        self.connected = True
+        self._backoff.reset()
+        metrics.TRANSPORT_UP.labels(self.transport).set(1)
+
+    def _mark_down(self, error: str) -> None:
+        delay = self._backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        if self.connected or self._backoff.failures == 1:
+            log.warning(
+                "%s transport lost (%s); retrying in %.0fs, dropping frames meanwhile",
+                self.transport,
+                error,
+                delay,
+            )
+        self.connected = False
+        self.last_error = error
+        metrics.TRANSPORT_UP.labels(self.transport).set(0)
+
+    def _drop(self, frame: EncodedFrame, reason: str, detail: str = "") -> None:
+        metrics.FRAMES_DROPPED.labels(self.camera, self.transport, reason).inc()
+        if reason == "rejected":
+            self._drop_log.warning("%s rejected frame %d: %s", self.transport, frame.meta.seq, detail)
+
+    def _count_superseded(self, frame: EncodedFrame) -> None:
+        metrics.FRAMES_DROPPED.labels(self.camera, self.transport, "superseded").inc()
+
+
+class RedisSink(FrameSink):
+    transport = "redis"
+
+    def __init__(self, settings: CaptureSettings) -> None:
+        super().__init__(settings.camera_id)
+        self._maxlen = settings.redis_stream_maxlen
+        self._key = stream_key(settings.camera_id)
+        # One immediate retry on a fresh connection covers a pooled socket that died with a
+        # Redis restart; everything slower is our own backoff's job.
+        self._redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.publish_timeout_seconds,
+            socket_connect_timeout=settings.publish_timeout_seconds,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._registered = False
+
+    async def send(self, frame: EncodedFrame) -> None:
+        fields = to_stream_fields(frame.meta, frame.jpeg)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if not self.connected:
+                pipe.sadd(CAMERAS_KEY, self.camera)
+            # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
+            # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
+            pipe.xadd(self._key, fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class HttpSink(FrameSink):
+    transport = "http"
+
+    def __init__(self, settings: CaptureSettings) -> None:
+        super().__init__(settings.camera_id)
+        self._url = f"{settings.gateway_url}/cameras/{settings.camera_id}/frames"
+        self._auth = {"Authorization": f"Bearer {settings.gateway_token}"} if settings.gateway_token else {}
+        self._timeout = aiohttp.ClientTimeout(total=settings.publish_timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, frame: EncodedFrame) -> None:
+        if self._session is None:
+            # One session for the life of the sink: keep-alive, no reconnect per frame.
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        headers = {"Content-Type": "image/jpeg", **to_headers(frame.meta), **self._auth}
+        async with self._session.post(self._url, data=frame.jpeg, headers=headers) as response:
+            if response.status >= 500:
+                raise aiohttp.ClientResponseError(
+                    response.request_info, (), status=response.status, message=response.reason or ""
+                )
+            if response.status >= 300:
+                raise SinkRejected(f"HTTP {response.status}: {(await response.text())[:200]}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def make_sinks(settings: CaptureSettings) -> list[FrameSink]:
+    kinds = {"redis": RedisSink, "http": HttpSink}
+    return [kinds[name](settings) for name in settings.transports]

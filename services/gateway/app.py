@@ -1,0 +1,55 @@
+"""Gateway app: HTTP ingest of JPEG frames, newest frame per camera, WebSocket fan-out."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from aiohttp import WSCloseCode, web
+
+from services.gateway.hub import CameraHub
+from services.gateway.settings import GatewaySettings
+from services.gateway.views import (
+    HUB,
+    SETTINGS,
+    WEBSOCKETS,
+    ingest_frame,
+    latest_frame,
+    list_cameras,
+    subscribe,
+)
+from shared.health import CheckResult, Readiness, add_health_routes
+
+log = logging.getLogger("framebus.gateway")
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(client_max_size=settings.gateway_max_frame_bytes)
+    hub = CameraHub(settings.gateway_max_cameras)
+    app[HUB] = hub
+    app[SETTINGS] = settings
+    app[WEBSOCKETS] = weakref.WeakSet[web.WebSocketResponse]()
+    readiness = Readiness()
+    # The gateway is ready once it accepts frames; waiting for a camera here would deadlock
+    # a deployment whose capture waits for the gateway to be ready.
+    readiness.add("ingest", lambda: CheckResult(True, f"accepting frames, {len(hub.feeds)} camera(s) known"))
+    add_health_routes(app, readiness)
+    app.router.add_post("/cameras/{camera}/frames", ingest_frame)
+    app.router.add_get("/cameras/{camera}/latest.jpg", latest_frame)
+    app.router.add_get("/cameras/{camera}/ws", subscribe)
+    app.router.add_get("/cameras", list_cameras)
+    app.on_startup.append(_warn_if_open)
+    app.on_shutdown.append(_close_subscribers)
+    return app
+
+
+async def _warn_if_open(app: web.Application) -> None:
+    if app[SETTINGS].gateway_token is None:
+        log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
+
+
+async def _close_subscribers(app: web.Application) -> None:
+    sockets = app[WEBSOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    app[HUB].close()

@@ -1,0 +1,181 @@
+"""Gateway HTTP handlers: validate the request, then hand over to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import weakref
+from collections.abc import Callable
+
+from aiohttp import WSMsgType, web
+
+from services.gateway import metrics
+from services.gateway.hub import CameraHub, TooManyCameras
+from services.gateway.settings import GatewaySettings
+from shared.logs import RateLimitedLog
+from shared.settings import CAMERA_ID_PATTERN
+from shared.wire import (
+    HEADER_AGE,
+    HEADER_CAMERA,
+    WireError,
+    check_jpeg,
+    from_headers,
+    to_headers,
+    to_ws_message,
+)
+
+log = logging.getLogger("framebus.gateway")
+reject_log = RateLimitedLog(log)
+
+HUB = web.AppKey("hub", CameraHub)
+SETTINGS = web.AppKey("settings", GatewaySettings)
+WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+
+# A subscriber that has not answered a ping for this long is gone.
+WS_HEARTBEAT_SECONDS = 10.0
+
+
+def _reject(status: Callable[..., web.HTTPException], reason: str, message: str) -> web.HTTPException:
+    metrics.FRAMES_REJECTED.labels(reason).inc()
+    reject_log.warning("rejected ingest (%s): %s", reason, message)
+    return status(text=message + "\n")
+
+
+def _camera(request: web.Request) -> str:
+    camera = request.match_info["camera"]
+    if not CAMERA_ID_PATTERN.fullmatch(camera):
+        raise _reject(web.HTTPBadRequest, "bad_camera", "camera id must match [A-Za-z0-9_-]{1,64}")
+    return camera
+
+
+def _authorize(request: web.Request, token: str | None) -> None:
+    if token is None:
+        return
+    supplied = request.headers.get("Authorization", "")
+    expected = f"Bearer {token}"
+    if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise _reject(web.HTTPUnauthorized, "unauthorized", "missing or wrong bearer token")
+
+
+async def ingest_frame(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    started = time.perf_counter()
+    _authorize(request, settings.gateway_token)
+    camera = _camera(request)
+    if request.content_type != "image/jpeg":
+        raise _reject(web.HTTPUnsupportedMediaType, "content_type", "Content-Type must be image/jpeg")
+    limit = settings.gateway_max_frame_bytes
+    if request.content_length is not None and request.content_length > limit:
+        # Refuse from the headers alone: the body is never read.
+        raise _reject(web.HTTPRequestEntityTooLarge, "too_large", f"frame exceeds {limit} bytes")
+    try:
+        meta = from_headers(camera, request.headers)
+    except WireError as exc:
+        raise _reject(web.HTTPBadRequest, "bad_headers", str(exc)) from None
+    jpeg = await _read_body(request, limit, settings.gateway_body_timeout_seconds)
+    try:
+        check_jpeg(jpeg)
+    except WireError as exc:
+        raise _reject(web.HTTPBadRequest, "not_jpeg", str(exc)) from None
+    try:
+        request.app[HUB].store(meta, jpeg)
+    except TooManyCameras as exc:
+        raise _reject(web.HTTPTooManyRequests, "too_many_cameras", str(exc)) from None
+    metrics.INGEST_SECONDS.labels("ingest").observe(time.perf_counter() - started)
+    return web.Response(status=204)
+
+
+async def _read_body(request: web.Request, limit: int, body_seconds: float) -> bytes:
+    # The app's client_max_size equals the limit, so read() stops as soon as it is passed.
+    try:
+        async with asyncio.timeout(body_seconds):
+            return await request.read()
+    except TimeoutError:
+        raise _reject(
+            web.HTTPRequestTimeout, "body_timeout", f"body not received within {body_seconds:g}s"
+        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        raise _reject(web.HTTPRequestEntityTooLarge, "too_large", f"frame exceeds {limit} bytes") from None
+
+
+async def latest_frame(request: web.Request) -> web.Response:
+    camera = request.match_info["camera"]
+    if not CAMERA_ID_PATTERN.fullmatch(camera):
+        raise web.HTTPBadRequest(text="camera id must match [A-Za-z0-9_-]{1,64}\n")
+    feed = request.app[HUB].feed(camera)
+    frame = feed.frames.latest if feed else None
+    if frame is None:
+        raise web.HTTPNotFound(text=f"no frame from camera {camera} yet\n")
+    headers = {
+        **to_headers(frame.meta),
+        HEADER_CAMERA: camera,
+        HEADER_AGE: f"{frame.age:.3f}",
+        "Cache-Control": "no-store",
+    }
+    return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=headers)
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    cameras = []
+    for camera, feed in sorted(request.app[HUB].feeds.items()):
+        frame = feed.frames.latest
+        cameras.append(
+            {
+                "camera": camera,
+                "seq": frame.meta.seq if frame else None,
+                "age_seconds": round(frame.age, 3) if frame else None,
+                "width": frame.meta.width if frame else None,
+                "height": frame.meta.height if frame else None,
+            }
+        )
+    return web.json_response({"cameras": cameras})
+
+
+async def subscribe(request: web.Request) -> web.WebSocketResponse:
+    """Sends each camera's newest frame; a slow subscriber skips frames, it never queues."""
+    camera = request.match_info["camera"]
+    if not CAMERA_ID_PATTERN.fullmatch(camera):
+        raise web.HTTPBadRequest(text="camera id must match [A-Za-z0-9_-]{1,64}\n")
+    hub = request.app[HUB]
+    try:
+        feed = hub.feed(camera, create=True)
+    except TooManyCameras as exc:
+        raise web.HTTPTooManyRequests(text=f"{exc}\n") from None
+    assert feed is not None
+    ws = web.WebSocketResponse(compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=4096)
+    await ws.prepare(request)
+    request.app[WEBSOCKETS].add(ws)
+    metrics.SUBSCRIBERS.labels(camera).inc()
+    log.info("subscriber joined camera %s", camera)
+    reader = asyncio.create_task(_drain_incoming(ws))
+    try:
+        seen = 0
+        while not ws.closed and not reader.done():
+            waiter = asyncio.ensure_future(feed.frames.next_after(seen))
+            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                waiter.cancel()
+                break
+            version, frame = waiter.result()
+            if seen and version - seen > 1:
+                metrics.FRAMES_DROPPED.labels(camera, "subscriber", "slow_subscriber").inc(version - seen - 1)
+            seen = version
+            await ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+    except (ConnectionResetError, RuntimeError):
+        pass  # the subscriber went away mid-send
+    finally:
+        reader.cancel()
+        request.app[WEBSOCKETS].discard(ws)
+        metrics.SUBSCRIBERS.labels(camera).dec()
+        log.info("subscriber left camera %s", camera)
+        await ws.close()
+    return ws
+
+
+async def _drain_incoming(ws: web.WebSocketResponse) -> None:
+    """Reads (and ignores) what a subscriber sends, so pings/close frames are processed."""
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break

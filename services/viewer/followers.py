@@ -1,0 +1,275 @@
+"""Following the cameras upstream: Redis Streams (XREAD) or the gateway's WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from typing import cast
+
+import aiohttp
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from services.viewer import metrics
+from services.viewer.pipeline import CameraPipeline, CameraRegistry
+from services.viewer.settings import ViewerSettings
+from shared.backoff import Backoff
+from shared.health import CheckResult
+from shared.logs import RateLimitedLog
+from shared.settings import CAMERA_ID_PATTERN
+from shared.wire import (
+    CAMERAS_KEY,
+    STREAM_KEY_PREFIX,
+    WireError,
+    from_stream_fields,
+    from_ws_message,
+    stream_key,
+)
+
+log = logging.getLogger("framebus.viewer.follow")
+malformed_log = RateLimitedLog(log)
+
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+XREAD_BLOCK_MS = 1000
+XREAD_BATCH = 16
+MAX_WS_MESSAGE_BYTES = 64 * 1024 * 1024
+WS_HEARTBEAT_SECONDS = 10.0
+
+
+class Follower(ABC):
+    transport: str
+
+    def __init__(self, settings: ViewerSettings, registry: CameraRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.connected = False
+        self.last_error = "not connected yet"
+        self._ever_failed = False
+
+    @abstractmethod
+    async def run(self) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - followers without resources need nothing
+        pass
+
+    def readiness(self) -> CheckResult:
+        return CheckResult(self.connected, "connected" if self.connected else self.last_error)
+
+    def _mark_up(self) -> None:
+        if self.connected:
+            return
+        if self._ever_failed:
+            metrics.TRANSPORT_RECONNECTS.labels(self.transport).inc()
+        log.info("%s upstream connected", self.transport)
+        self.connected = True
+        metrics.TRANSPORT_UP.labels(self.transport).set(1)
+
+    def _mark_down(self, error: BaseException | str, delay: float) -> None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}".strip(": ")
+        if self.connected or not self._ever_failed:
+            log.warning("%s upstream lost (%s); retrying in %.0fs", self.transport, text, delay)
+        self.connected = False
+        self._ever_failed = True
+        self.last_error = text
+        metrics.TRANSPORT_UP.labels(self.transport).set(0)
+
+    def _malformed(self, reason: str, detail: str) -> None:
+        metrics.MALFORMED.labels(self.transport, reason).inc()
+        malformed_log.warning("skipped a malformed %s frame: %s", self.transport, detail)
+
+
+class RedisFollower(Follower):
+    """XREAD BLOCK on every followed camera's stream from the last id seen; newest entry wins."""
+
+    transport = "redis"
+
+    def __init__(self, settings: ViewerSettings, registry: CameraRegistry) -> None:
+        super().__init__(settings, registry)
+        self._redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=2.0,
+            # A blocked XREAD legitimately waits XREAD_BLOCK_MS; anything much longer is a hang.
+            socket_timeout=XREAD_BLOCK_MS / 1000 + 2.0,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._last_ids: dict[str, bytes] = {}
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await self._redis.ping()
+                self._mark_up()
+                backoff.reset()
+                await self._follow()
+            except (RedisError, OSError) as exc:
+                self._mark_down(exc, delay := backoff.next_delay())
+                await asyncio.sleep(delay)
+
+    async def _follow(self) -> None:
+        next_discovery = 0.0
+        while True:
+            if time.monotonic() >= next_discovery:
+                await self._discover()
+                next_discovery = time.monotonic() + self.settings.viewer_discovery_seconds
+            for camera in self.registry.pipelines:
+                if camera not in self._last_ids:
+                    await self._jump_to_newest(camera)
+            streams = {stream_key(camera): last for camera, last in self._last_ids.items()}
+            reply = await self._redis.xread(streams, count=XREAD_BATCH, block=XREAD_BLOCK_MS)  # type: ignore[arg-type]
+            for key, entries in cast(list[tuple[bytes, list[StreamEntry]]], reply or []):
+                await self._take(key.decode().removeprefix(STREAM_KEY_PREFIX), entries)
+
+    async def _discover(self) -> None:
+        for camera in self.settings.pinned_cameras:
+            self.registry.ensure(camera)
+        members = cast(set[bytes], await self._redis.smembers(CAMERAS_KEY))
+        for raw in sorted(members):
+            camera = raw.decode("ascii", "replace")
+            if CAMERA_ID_PATTERN.fullmatch(camera):
+                self.registry.ensure(camera)
+            else:
+                self._malformed("bad_camera", f"camera id {camera[:80]!r} in {CAMERAS_KEY}")
+
+    async def _jump_to_newest(self, camera: str) -> None:
+        newest = cast(list[StreamEntry], await self._redis.xrevrange(stream_key(camera), count=1))
+        # "0-0" on an empty stream: XREAD then returns its first entry, whenever it comes.
+        self._last_ids[camera] = newest[0][0] if newest else b"0-0"
+        if newest:
+            self._deliver(camera, newest[0][1])
+
+    async def _take(self, camera: str, entries: list[StreamEntry]) -> None:
+        if not entries:
+            return
+        self._last_ids[camera] = entries[-1][0]
+        pipeline = self.registry.get(camera)
+        if pipeline is None:
+            return
+        if len(entries) == XREAD_BATCH:
+            # A full batch means more may be waiting behind it: skip straight to the newest.
+            before = self._last_ids[camera]
+            await self._jump_to_newest(camera)
+            if self._last_ids[camera] != before:
+                pipeline.drop("receive", "superseded", len(entries))
+                return
+        # Newest first; an older entry is used only when every newer one is malformed.
+        for index in range(len(entries) - 1, -1, -1):
+            if self._deliver(camera, entries[index][1]):
+                if index:
+                    pipeline.drop("receive", "superseded", index)
+                return
+
+    def _deliver(self, camera: str, fields: dict[bytes, bytes]) -> bool:
+        pipeline = self.registry.get(camera)
+        if pipeline is None:
+            return False
+        try:
+            meta, jpeg = from_stream_fields(fields)
+        except WireError as exc:
+            self._malformed("bad_entry", f"{camera}: {exc}")
+            return False
+        if meta.camera != camera:
+            self._malformed("camera_mismatch", f"entry for {meta.camera} in the stream of {camera}")
+            return False
+        pipeline.receive(meta, jpeg)
+        return True
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class GatewayFollower(Follower):
+    """One WebSocket per followed camera; the gateway already sends only the newest frames."""
+
+    transport = "http"
+
+    def __init__(self, settings: ViewerSettings, registry: CameraRegistry) -> None:
+        super().__init__(settings, registry)
+        self._session: aiohttp.ClientSession | None = None
+        self._sockets: dict[str, asyncio.Task[None]] = {}
+        self._connected_cameras: set[str] = set()
+
+    def readiness(self) -> CheckResult:
+        camera = self.settings.camera_id
+        if camera in self._connected_cameras:
+            return CheckResult(True, f"subscribed to {camera}")
+        return CheckResult(False, self.last_error)
+
+    async def run(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=2.0))
+        try:
+            while True:
+                for camera in [*self.settings.pinned_cameras, *await self._discover()]:
+                    pipeline = self.registry.ensure(camera)
+                    if pipeline is not None and camera not in self._sockets:
+                        self._sockets[camera] = asyncio.create_task(self._follow_camera(pipeline))
+                await asyncio.sleep(self.settings.viewer_discovery_seconds)
+        finally:
+            for task in self._sockets.values():
+                task.cancel()
+            await asyncio.gather(*self._sockets.values(), return_exceptions=True)
+            self._sockets.clear()
+            await self._session.close()
+
+    async def _discover(self) -> list[str]:
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                f"{self.settings.gateway_url}/cameras", timeout=aiohttp.ClientTimeout(total=2.0)
+            ) as response:
+                response.raise_for_status()
+                body = await response.json()
+            return [str(entry["camera"]) for entry in body.get("cameras", [])][
+                : self.settings.viewer_max_cameras
+            ]
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            log.debug("camera discovery failed: %s", exc)
+            return []
+
+    async def _follow_camera(self, pipeline: CameraPipeline) -> None:
+        assert self._session is not None
+        url = f"{self.settings.gateway_url}/cameras/{pipeline.camera}/ws"
+        backoff = Backoff()
+        while True:
+            try:
+                async with self._session.ws_connect(
+                    url, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_WS_MESSAGE_BYTES, compress=0
+                ) as ws:
+                    self._connected_cameras.add(pipeline.camera)
+                    self._mark_up()
+                    backoff.reset()
+                    async for message in ws:
+                        if message.type == aiohttp.WSMsgType.BINARY:
+                            self._on_message(pipeline, message.data)
+                        elif message.type == aiohttp.WSMsgType.ERROR:
+                            break
+                error: BaseException | str = "gateway closed the WebSocket"
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                error = exc
+            self._connected_cameras.discard(pipeline.camera)
+            self._mark_down(error, delay := backoff.next_delay())
+            await asyncio.sleep(delay)
+
+    def _on_message(self, pipeline: CameraPipeline, data: bytes) -> None:
+        try:
+            meta, jpeg = from_ws_message(data)
+        except WireError as exc:
+            self._malformed("bad_message", str(exc))
+            return
+        if meta.camera != pipeline.camera:
+            self._malformed("camera_mismatch", f"frame of {meta.camera} on the socket of {pipeline.camera}")
+            return
+        pipeline.receive(meta, jpeg)
+
+
+def make_follower(settings: ViewerSettings, registry: CameraRegistry) -> Follower:
+    return (
+        RedisFollower(settings, registry)
+        if settings.transport == "redis"
+        else GatewayFollower(settings, registry)
+    )

@@ -1,0 +1,169 @@
+"""One pipeline per camera: newest received frame -> render (executor) -> broadcast to browsers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from services.viewer import metrics
+from services.viewer.render import Renderer, no_signal_jpeg
+from services.viewer.settings import ViewerSettings
+from services.viewer.stats import RollingStats
+from shared.health import Freshness
+from shared.newest import Broadcast, NewestSlot
+from shared.tasks import BackgroundTasks
+from shared.wire import FrameMeta
+
+log = logging.getLogger("framebus.viewer")
+
+SIGNAL_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFrame:
+    jpeg: bytes
+    seq: int  # the camera's sequence number; 0 for a "no signal" card
+    live: bool
+    ready_ns: int
+
+
+class CameraPipeline:
+    def __init__(self, camera: str, settings: ViewerSettings, executor: ThreadPoolExecutor) -> None:
+        self.camera = camera
+        self.settings = settings
+        self.frames: Broadcast[RenderedFrame] = Broadcast()
+        self.stats = RollingStats()
+        self.freshness = Freshness()
+        self.dropped: dict[str, int] = {}
+        self.live = False
+        self._executor = executor
+        self._incoming: NewestSlot[tuple[FrameMeta, bytes, int]] = NewestSlot(
+            lambda _: self.drop("render", "superseded")
+        )
+        self._renderer = Renderer(
+            settings.viewer_width,
+            settings.viewer_height,
+            settings.viewer_fit,
+            settings.viewer_jpeg_quality,
+            settings.viewer_decode_reduced,
+        )
+        self._last_seq: int | None = None
+        self._show_no_signal("waiting for the first frame")
+
+    def receive(self, meta: FrameMeta, jpeg: bytes) -> None:
+        """Called by a transport follower with each frame it took; never blocks."""
+        metrics.FRAMES_RECEIVED.labels(self.camera, self.settings.transport).inc()
+        if self._last_seq is not None and meta.seq > self._last_seq + 1:
+            self.drop("receive", "upstream_gap", meta.seq - self._last_seq - 1)
+        self._last_seq = meta.seq
+        self.freshness.mark()
+        received_ns = time.time_ns()
+        metrics.STAGE_SECONDS.labels("transport").observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
+        self._incoming.put((meta, jpeg, received_ns))
+
+    def drop(self, stage: str, reason: str, count: int = 1) -> None:
+        metrics.FRAMES_DROPPED.labels(self.camera, stage, reason).inc(count)
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    async def render_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            meta, jpeg, received_ns = await self._incoming.get()
+            metrics.STAGE_SECONDS.labels("render_wait").observe((time.time_ns() - received_ns) / 1e9)
+            rendered = await loop.run_in_executor(
+                self._executor, self._renderer.render, jpeg, meta.width, meta.height
+            )
+            if rendered is None:
+                metrics.MALFORMED.labels(self.settings.transport, "undecodable").inc()
+                self.drop("render", "undecodable")
+                continue
+            output, timings = rendered
+            ready_ns = time.time_ns()
+            # Clocks of two hosts can disagree; a negative latency says nothing useful.
+            latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
+            metrics.STAGE_SECONDS.labels("decode").observe(timings.decode)
+            metrics.STAGE_SECONDS.labels("resize").observe(timings.resize)
+            metrics.STAGE_SECONDS.labels("reencode").observe(timings.encode)
+            metrics.END_TO_END.labels(self.camera).observe(latency)
+            metrics.FRAMES_RENDERED.labels(self.camera).inc()
+            self.stats.record(latency)
+            if not self.live:
+                log.info("camera %s: signal", self.camera)
+            self.live = True
+            self.frames.publish(RenderedFrame(output, meta.seq, True, ready_ns))
+
+    async def watch_signal(self) -> None:
+        """Replaces a stalled picture with a "no signal" card, refreshed every second."""
+        while True:
+            await asyncio.sleep(SIGNAL_CHECK_SECONDS)
+            age = self.freshness.age()
+            if age is not None and age > self.settings.frame_stale_seconds:
+                if self.live:
+                    log.warning("camera %s: no signal for %.1fs", self.camera, age)
+                self.live = False
+                self._show_no_signal(f"last frame {age:.0f}s ago")
+
+    def _show_no_signal(self, detail: str) -> None:
+        jpeg = no_signal_jpeg(self.settings.viewer_width, self.settings.viewer_height, self.camera, detail)
+        self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
+
+    def summary(self) -> dict[str, object]:
+        p50, p99 = self.stats.percentile(50), self.stats.percentile(99)
+        age = self.freshness.age()
+        return {
+            "camera": self.camera,
+            "live": self.live,
+            "fps": round(self.stats.fps(), 2),
+            "latency_ms": {
+                "p50": None if p50 is None else round(p50 * 1000, 2),
+                "p99": None if p99 is None else round(p99 * 1000, 2),
+            },
+            "age_seconds": None if age is None else round(age, 3),
+            "dropped": dict(self.dropped),
+            "seq": self._last_seq,
+        }
+
+
+class CameraRegistry:
+    """The cameras this viewer follows: pinned ones plus those discovered, at most a bound."""
+
+    def __init__(self, settings: ViewerSettings, tasks: BackgroundTasks) -> None:
+        self.settings = settings
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self._tasks = tasks
+        # Two threads: one camera renders serially, several cameras share both cores.
+        self._executor = ThreadPoolExecutor(2, thread_name_prefix="render")
+        self._full_logged = False
+
+    def get(self, camera: str) -> CameraPipeline | None:
+        return self.pipelines.get(camera)
+
+    def ensure(self, camera: str) -> CameraPipeline | None:
+        pipeline = self.pipelines.get(camera)
+        if pipeline is not None:
+            return pipeline
+        if len(self.pipelines) >= self.settings.viewer_max_cameras:
+            if not self._full_logged:
+                log.warning(
+                    "ignoring camera %s: VIEWER_MAX_CAMERAS=%d reached",
+                    camera,
+                    self.settings.viewer_max_cameras,
+                )
+                self._full_logged = True
+            return None
+        pipeline = self.pipelines[camera] = CameraPipeline(camera, self.settings, self._executor)
+        self._tasks.start(f"render_{camera}", pipeline.render_forever)
+        self._tasks.start(f"signal_{camera}", pipeline.watch_signal)
+        log.info("following camera %s", camera)
+        return pipeline
+
+    def end_streams(self) -> None:
+        for pipeline in self.pipelines.values():
+            pipeline.frames.close()
+
+    def close(self) -> None:
+        self.end_streams()
+        self._executor.shutdown(wait=False, cancel_futures=True)

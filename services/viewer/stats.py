@@ -1,0 +1,41 @@
+"""Live figures for the page and the logs: delivered fps and latency percentiles."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class RollingStats:
+    """Frames delivered over the last ``window`` seconds and the latency of the last ``samples``."""
+
+    def __init__(self, window: float = 5.0, samples: int = 300) -> None:
+        self.window = window
+        self._ready_times: deque[float] = deque()
+        self._latencies: deque[float] = deque(maxlen=samples)
+
+    def record(self, latency_seconds: float, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._ready_times.append(now)
+        self._latencies.append(latency_seconds)
+        self._expire(now)
+
+    def fps(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        if len(self._ready_times) < 2:
+            return 0.0
+        # Counting to "now" (not to the newest frame) makes the figure fall when frames stop.
+        span = now - self._ready_times[0]
+        return len(self._ready_times) / span if span > 0 else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        if not self._latencies:
+            return None
+        ordered = sorted(self._latencies)
+        index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+        return ordered[index]
+
+    def _expire(self, now: float) -> None:
+        while self._ready_times and now - self._ready_times[0] > self.window:
+            self._ready_times.popleft()

@@ -1,0 +1,108 @@
+"""Viewer HTTP handlers: the page, the MJPEG stream, snapshots and live figures."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from importlib import resources
+
+from aiohttp import web
+
+from services.viewer import metrics, mjpeg
+from services.viewer.followers import Follower
+from services.viewer.pipeline import CameraPipeline, CameraRegistry
+from services.viewer.settings import ViewerSettings
+from shared.newest import BroadcastClosed
+from shared.settings import CAMERA_ID_PATTERN
+from shared.wire import HEADER_CAMERA, HEADER_SEQ
+
+log = logging.getLogger("framebus.viewer")
+
+REGISTRY = web.AppKey("registry", CameraRegistry)
+SETTINGS = web.AppKey("settings", ViewerSettings)
+FOLLOWER = web.AppKey("follower", Follower)
+STREAMS = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
+
+STATIC = resources.files("services.viewer") / "static"
+NO_CACHE = {"Cache-Control": "no-store"}
+
+
+def _pipeline(request: web.Request) -> CameraPipeline:
+    camera = request.query.get("camera") or request.app[SETTINGS].camera_id
+    if not CAMERA_ID_PATTERN.fullmatch(camera):
+        raise web.HTTPBadRequest(text="camera must match [A-Za-z0-9_-]{1,64}\n")
+    pipeline = request.app[REGISTRY].get(camera)
+    if pipeline is None:
+        raise web.HTTPNotFound(text=f"unknown camera {camera}\n")
+    return pipeline
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=(STATIC / "index.html").read_text(), content_type="text/html", headers=NO_CACHE)
+
+
+async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
+    pipeline = _pipeline(request)
+    streams = request.app[STREAMS]
+    if len(streams) >= request.app[SETTINGS].viewer_max_clients:
+        metrics.MJPEG_REFUSED.inc()
+        raise web.HTTPServiceUnavailable(text="too many stream clients (VIEWER_MAX_CLIENTS)\n")
+    response = web.StreamResponse(headers={"Content-Type": mjpeg.CONTENT_TYPE, **NO_CACHE})
+    await response.prepare(request)
+    streams.add(response)
+    gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
+    gauge.inc()
+    try:
+        await response.write(mjpeg.OPENING)
+        seen = 0
+        while True:
+            version, frame = await pipeline.frames.next_after(seen)
+            if seen and version - seen > 1:
+                metrics.FRAMES_DROPPED.labels(pipeline.camera, "mjpeg", "slow_client").inc(version - seen - 1)
+            seen = version
+            # write() waits for the socket to drain, so a slow browser paces only itself.
+            await response.write(mjpeg.part(frame.jpeg))
+    except (BroadcastClosed, ConnectionResetError):
+        pass  # shutdown, or the browser left
+    finally:
+        streams.discard(response)
+        gauge.dec()
+    return response
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    pipeline = _pipeline(request)
+    frame = pipeline.frames.latest
+    if frame is None:
+        raise web.HTTPServiceUnavailable(text="no frame yet\n")
+    headers = {
+        HEADER_CAMERA: pipeline.camera,
+        HEADER_SEQ: str(frame.seq),
+        "X-Frame-Live": "1" if frame.live else "0",
+        **NO_CACHE,
+    }
+    return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=headers)
+
+
+async def stats(request: web.Request) -> web.Response:
+    pipeline = _pipeline(request)
+    settings = request.app[SETTINGS]
+    follower = request.app[FOLLOWER]
+    return web.json_response(
+        {
+            **pipeline.summary(),
+            "transport": settings.transport,
+            "upstream_connected": follower.connected,
+            "clients": len(request.app[STREAMS]),
+            "size": [settings.viewer_width, settings.viewer_height],
+        },
+        headers=NO_CACHE,
+    )
+
+
+async def cameras(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    listing = [{"camera": name, "live": p.live} for name, p in sorted(registry.pipelines.items())]
+    return web.json_response(
+        {"default": request.app[SETTINGS].camera_id, "cameras": listing}, headers=NO_CACHE
+    )

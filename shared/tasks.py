@@ -1,0 +1,47 @@
+"""Owner of a service's long-running tasks: restarts a crashed one, cancels all on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from prometheus_client import Counter
+
+log = logging.getLogger("framebus.tasks")
+
+TASK_RESTARTS = Counter(
+    "framebus_task_restarts_total", "Background tasks restarted after an unexpected error.", ["task"]
+)
+RESTART_DELAY_SECONDS = 1.0
+
+TaskFactory = Callable[[], Coroutine[Any, Any, None]]
+
+
+class BackgroundTasks:
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, name: str, factory: TaskFactory) -> None:
+        self._tasks.append(asyncio.create_task(self._keep_running(name, factory), name=name))
+
+    async def _keep_running(self, name: str, factory: TaskFactory) -> None:
+        # These tasks loop forever; returning or raising is a bug, so it is loud and counted,
+        # and the task comes back rather than leaving the service half-alive.
+        while True:
+            try:
+                await factory()
+                log.error("task %s returned unexpectedly; restarting", name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("task %s crashed; restarting in %.0fs", name, RESTART_DELAY_SECONDS)
+            TASK_RESTARTS.labels(name).inc()
+            await asyncio.sleep(RESTART_DELAY_SECONDS)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
