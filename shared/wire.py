@@ -66,7 +66,8 @@ def _parse_int(name: str, raw: bytes | str | None) -> int:
     if raw is None:
         raise WireError(f"missing field {name}")
     text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
-    if not text.isdigit() or len(text) > 19:
+    # isdigit() alone accepts other scripts' digits ("²" then makes int() raise ValueError).
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
         raise WireError(f"field {name} must be a non-negative decimal integer")
     return int(text)
 
@@ -151,7 +152,7 @@ def from_ws_message(message: bytes) -> tuple[FrameMeta, bytes]:
     start = _WS_HEADER_LEN.size
     try:
         header = json.loads(message[start : start + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON; deep nesting recurses
         raise WireError(f"header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise WireError("header is not a JSON object")
