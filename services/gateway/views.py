@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
 import weakref
 from collections.abc import Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway import metrics
-from services.gateway.hub import CameraHub, TooManyCameras
+from services.gateway.hub import CameraFeed, CameraHub, TooManyCameras
 from services.gateway.settings import GatewaySettings
 from shared.logs import RateLimitedLog
+from shared.newest import BroadcastClosed
 from shared.settings import CAMERA_ID_PATTERN
 from shared.wire import (
     HEADER_AGE,
@@ -43,6 +45,11 @@ def _reject(status: Callable[..., web.HTTPException], reason: str, message: str)
     return status(text=message + "\n")
 
 
+def _too_large(limit: int) -> Callable[..., web.HTTPException]:
+    # Unlike the other 4xx classes, aiohttp's 413 needs the limit as an argument.
+    return functools.partial(web.HTTPRequestEntityTooLarge, limit)
+
+
 def _camera(request: web.Request) -> str:
     camera = request.match_info["camera"]
     if not CAMERA_ID_PATTERN.fullmatch(camera):
@@ -69,7 +76,7 @@ async def ingest_frame(request: web.Request) -> web.Response:
     limit = settings.gateway_max_frame_bytes
     if request.content_length is not None and request.content_length > limit:
         # Refuse from the headers alone: the body is never read.
-        raise _reject(web.HTTPRequestEntityTooLarge, "too_large", f"frame exceeds {limit} bytes")
+        raise _reject(_too_large(limit), "too_large", f"frame exceeds {limit} bytes")
     try:
         meta = from_headers(camera, request.headers)
     except WireError as exc:
@@ -97,7 +104,7 @@ async def _read_body(request: web.Request, limit: int, body_seconds: float) -> b
             web.HTTPRequestTimeout, "body_timeout", f"body not received within {body_seconds:g}s"
         ) from None
     except web.HTTPRequestEntityTooLarge:
-        raise _reject(web.HTTPRequestEntityTooLarge, "too_large", f"frame exceeds {limit} bytes") from None
+        raise _reject(_too_large(limit), "too_large", f"frame exceeds {limit} bytes") from None
 
 
 async def latest_frame(request: web.Request) -> web.Response:
@@ -149,24 +156,15 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
     request.app[WEBSOCKETS].add(ws)
     metrics.SUBSCRIBERS.labels(camera).inc()
     log.info("subscriber joined camera %s", camera)
-    reader = asyncio.create_task(_drain_incoming(ws))
+    sender = asyncio.create_task(_send_newest_frames(ws, feed))
     try:
-        seen = 0
-        while not ws.closed and not reader.done():
-            waiter = asyncio.ensure_future(feed.frames.next_after(seen))
-            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if not waiter.done():
-                waiter.cancel()
+        # Reading is what processes the peer's pings and close frame; the sender runs beside it.
+        async for message in ws:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
-            version, frame = waiter.result()
-            if seen and version - seen > 1:
-                metrics.FRAMES_DROPPED.labels(camera, "subscriber", "slow_subscriber").inc(version - seen - 1)
-            seen = version
-            await ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
-    except (ConnectionResetError, RuntimeError):
-        pass  # the subscriber went away mid-send
     finally:
-        reader.cancel()
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
         request.app[WEBSOCKETS].discard(ws)
         metrics.SUBSCRIBERS.labels(camera).dec()
         log.info("subscriber left camera %s", camera)
@@ -174,8 +172,16 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _drain_incoming(ws: web.WebSocketResponse) -> None:
-    """Reads (and ignores) what a subscriber sends, so pings/close frames are processed."""
-    async for msg in ws:
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-            break
+async def _send_newest_frames(ws: web.WebSocketResponse, feed: CameraFeed) -> None:
+    seen = 0
+    try:
+        while not ws.closed:
+            version, frame = await feed.frames.next_after(seen)
+            if seen and version - seen > 1:
+                skipped = version - seen - 1
+                metrics.FRAMES_DROPPED.labels(feed.camera, "subscriber", "slow_subscriber").inc(skipped)
+            seen = version
+            # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
+            await ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+    except (BroadcastClosed, ConnectionResetError):
+        await ws.close(code=WSCloseCode.GOING_AWAY)

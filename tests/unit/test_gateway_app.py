@@ -1,0 +1,84 @@
+"""The gateway app in-process (aiohttp test client around the real factory)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from aiohttp.test_utils import TestClient
+
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+from shared.wire import FrameMeta, from_ws_message, to_headers
+
+JPEG = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
+
+
+def headers(camera: str, seq: int) -> dict[str, str]:
+    return {
+        "Content-Type": "image/jpeg",
+        **to_headers(FrameMeta(camera, seq, 1_000 + seq, 2_000 + seq, 64, 48)),
+    }
+
+
+async def post(client: TestClient, camera: str, seq: int) -> int:
+    response = await client.post(f"/cameras/{camera}/frames", data=JPEG, headers=headers(camera, seq))
+    return response.status
+
+
+async def test_gateway_keeps_the_newest_frame_per_camera(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings()))
+    for seq in (1, 2, 3):
+        assert await post(client, "cam0", seq) == 204
+    assert await post(client, "cam1", 9) == 204
+    latest = await client.get("/cameras/cam0/latest.jpg")
+    assert latest.status == 200
+    assert latest.headers["X-Frame-Seq"] == "3"
+    assert float(latest.headers["X-Frame-Age-Seconds"]) >= 0
+    assert await latest.read() == JPEG
+    listing = await (await client.get("/cameras")).json()
+    assert [entry["camera"] for entry in listing["cameras"]] == ["cam0", "cam1"]
+    assert (await client.get("/cameras/cam2/latest.jpg")).status == 404
+
+
+async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_counted(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings()))
+    noise = np.random.default_rng(3).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    # ~0.9 MB: large enough to fill socket buffers, under aiohttp's 1 MiB raw-body warning.
+    big = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+    def meta(seq: int) -> dict[str, str]:
+        return {"Content-Type": "image/jpeg", **to_headers(FrameMeta("cam0", seq, seq, seq, 1280, 720))}
+
+    await client.post("/cameras/cam0/frames", data=big, headers=meta(1))
+    async with client.ws_connect("/cameras/cam0/ws", max_msg_size=0) as ws:
+        assert from_ws_message(await ws.receive_bytes(timeout=5))[0].seq == 1
+        # The subscriber reads nothing while 30 large frames arrive: socket buffers fill up.
+        for seq in range(2, 32):
+            assert (await client.post("/cameras/cam0/frames", data=big, headers=meta(seq))).status == 204
+        received = []
+        while not received or received[-1] != 31:
+            received.append(from_ws_message(await ws.receive_bytes(timeout=5))[0].seq)
+    assert received == sorted(received)
+    assert len(received) < 30, "the subscriber was sent a backlog instead of the newest frame"
+    metrics = await (await client.get("/metrics")).text()
+    assert (
+        'framebus_frames_dropped_total{camera="cam0",reason="slow_subscriber",stage="subscriber"}' in metrics
+    )
+
+
+async def test_gateway_refuses_more_cameras_than_its_bound(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings(gateway_max_cameras=2)))
+    assert await post(client, "a", 1) == 204
+    assert await post(client, "b", 1) == 204
+    response = await client.post("/cameras/c/frames", data=JPEG, headers=headers("c", 1))
+    assert response.status == 429
+    assert "GATEWAY_MAX_CAMERAS" in await response.text()
+
+
+async def test_gateway_readiness_does_not_wait_for_cameras(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings()))
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"]["ingest"]["ok"] is True
+    assert (await client.get("/livez")).status == 200
+    assert "framebus_frames_received_total" in await (await client.get("/metrics")).text()
