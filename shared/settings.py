@@ -15,6 +15,8 @@ from pydantic import AfterValidator, AliasChoices, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.logs import redact
+
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -84,5 +86,8 @@ def describe_settings_error(exc: ValidationError, settings_cls: type[BaseSetting
         names = "/".join(_names_of(field, info)) if info else field.upper()
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+        if "TOKEN" in names or "PASSWORD" in names:
+            shown = ""  # a secret is never echoed, not even a malformed one
         parts.append(f"{names}: {error['msg']}{shown}")
-    return "invalid setting " + "; ".join(parts)
+    # A bad URL may still carry a password (http://:pw@host): hide it like the logs do.
+    return redact("invalid setting " + "; ".join(parts))
