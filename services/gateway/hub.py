@@ -59,7 +59,7 @@ class CameraHub:
             metrics.SEQUENCE_RESTARTS.labels(meta.camera).inc()
         feed.frames.publish(StoredFrame(meta, jpeg, time.monotonic()))
         feed.freshness.mark()
-        metrics.FRAMES_RECEIVED.labels(meta.camera).inc()
+        metrics.FRAMES_RECEIVED.labels(meta.camera, "http").inc()
 
     def close(self) -> None:
         for feed in self.feeds.values():

@@ -90,7 +90,7 @@ async def ingest_frame(request: web.Request) -> web.Response:
         request.app[HUB].store(meta, jpeg)
     except TooManyCameras as exc:
         raise _reject(web.HTTPTooManyRequests, "too_many_cameras", str(exc)) from None
-    metrics.INGEST_SECONDS.labels("ingest").observe(time.perf_counter() - started)
+    metrics.STAGE_SECONDS.labels("ingest").observe(time.perf_counter() - started)
     return web.Response(status=204)
 
 
