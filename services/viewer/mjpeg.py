@@ -14,3 +14,15 @@ OPENING = f"--{BOUNDARY}\r\n".encode()
 def part(jpeg: bytes) -> bytes:
     header = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
     return header + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
+
+
+# Chromium finishes a part only once it has read the *next* part's whole header block, not at
+# the boundary, so the framing above paints every frame one frame late (and a lone "no signal"
+# card never). ``?framing=browser`` streams send that header block right after each JPEG; the
+# price is that their parts cannot carry a Content-Length (the next JPEG's size is not known yet).
+BROWSER_PART_HEADERS = b"Content-Type: image/jpeg\r\n\r\n"
+BROWSER_OPENING = OPENING + BROWSER_PART_HEADERS
+
+
+def browser_part(jpeg: bytes) -> bytes:
+    return jpeg + f"\r\n--{BOUNDARY}\r\n".encode() + BROWSER_PART_HEADERS

@@ -52,8 +52,10 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
     streams.add(response)
     gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
     gauge.inc()
+    browser = request.query.get("framing") == "browser"
+    frame_part = mjpeg.browser_part if browser else mjpeg.part
     try:
-        await response.write(mjpeg.OPENING)
+        await response.write(mjpeg.BROWSER_OPENING if browser else mjpeg.OPENING)
         seen = 0
         while True:
             version, frame = await pipeline.frames.next_after(seen)
@@ -61,7 +63,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
                 metrics.FRAMES_DROPPED.labels(pipeline.camera, "mjpeg", "slow_client").inc(version - seen - 1)
             seen = version
             # write() waits for the socket to drain, so a slow browser paces only itself.
-            await response.write(mjpeg.part(frame.jpeg))
+            await response.write(frame_part(frame.jpeg))
     except (BroadcastClosed, ConnectionResetError):
         pass  # shutdown, or the browser left
     finally:
@@ -102,7 +104,16 @@ async def stats(request: web.Request) -> web.Response:
 
 async def cameras(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
-    listing = [{"camera": name, "live": p.live} for name, p in sorted(registry.pipelines.items())]
+    # fps and age let the grid page caption every tile from this one request.
+    listing = [
+        {"camera": name, "live": p.live, "fps": round(p.stats.fps(), 2), "age_seconds": _age(p)}
+        for name, p in sorted(registry.pipelines.items())
+    ]
     return web.json_response(
         {"default": request.app[SETTINGS].camera_id, "cameras": listing}, headers=NO_CACHE
     )
+
+
+def _age(pipeline: CameraPipeline) -> float | None:
+    age = pipeline.freshness.age()
+    return None if age is None else round(age, 3)

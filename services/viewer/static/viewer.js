@@ -1,22 +1,38 @@
-// framebus viewer page: picks a camera, shows its MJPEG stream, polls live figures.
-// Everything from the server is inserted with textContent, never as HTML.
+// framebus viewer page: one camera with live figures, or a grid of every camera (?view=grid).
+// Everything that comes from the server is inserted with textContent, never as HTML.
 "use strict";
+
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+const gridView = params.get("view") === "grid";
+// Each MJPEG <img> holds one HTTP/1.1 connection open and browsers allow ~6 per host, so past
+// this many tiles the grid refreshes snapshots instead (stats requests still need a connection).
+const MAX_STREAMED_TILES = 4;
+const SNAPSHOT_INTERVAL_MS = 250;
 let camera = params.get("camera");
+let viewerLost = false;
 
-function fmt(value, unit, digits = 1) {
-  return value === null || value === undefined ? "–" : `${Number(value).toFixed(digits)} ${unit}`;
+const fmt = (value, unit, digits = 1) =>
+  value === null || value === undefined ? "–" : `${Number(value).toFixed(digits)} ${unit}`;
+const enc = encodeURIComponent;
+// framing=browser: the viewer sends each part's end in a way Chromium paints at once.
+const streamUrl = (name) => `/stream.mjpg?camera=${enc(name)}&framing=browser`;
+
+function setPill(state, text) {
+  $("pill").className = `pill ${state}`;
+  $("pill").textContent = text;
 }
 
-function showStream() {
-  $("stream").src = `/stream.mjpg?camera=${encodeURIComponent(camera)}`;
-  $("stream").alt = `Live video of camera ${camera}`;
+async function getJson(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
 }
+
+// --- camera list and picker ---------------------------------------------------------------
 
 async function loadCameras() {
-  const response = await fetch("/api/cameras", { cache: "no-store" });
-  const body = await response.json();
+  const body = await getJson("/api/cameras");
   if (!camera) camera = body.default;
   const select = $("camera");
   const known = new Set([...select.options].map((o) => o.value));
@@ -28,39 +44,144 @@ async function loadCameras() {
     select.appendChild(option);
   }
   select.value = camera;
+  return body.cameras;
 }
 
-async function refreshFigures() {
-  try {
-    const response = await fetch(`/api/stats?camera=${encodeURIComponent(camera)}`, { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const s = await response.json();
-    $("fps").textContent = fmt(s.fps, "fps");
-    $("p50").textContent = fmt(s.latency_ms.p50, "ms");
-    $("p99").textContent = fmt(s.latency_ms.p99, "ms");
-    $("age").textContent = fmt(s.age_seconds, "s", 2);
-    const dropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
-    $("dropped").textContent = String(dropped);
-    $("transport").textContent = `${s.transport}${s.upstream_connected ? "" : " (down)"}`;
-    const signal = $("signal");
-    signal.textContent = s.live ? `live · frame ${s.seq}` : "no signal";
-    signal.className = s.live ? "" : "offline";
-  } catch (err) {
-    $("signal").textContent = `viewer unreachable (${err.message})`;
-    $("signal").className = "offline";
+function setupControls() {
+  $("camera").addEventListener("change", (event) => {
+    location.search = `?camera=${enc(event.target.value)}`;
+  });
+  const mode = $("mode");
+  if (gridView) {
+    mode.textContent = "Single camera";
+    mode.href = camera ? `?camera=${enc(camera)}` : "/";
   }
 }
 
-$("camera").addEventListener("change", (event) => {
-  camera = event.target.value;
-  history.replaceState(null, "", `?camera=${encodeURIComponent(camera)}`);
-  showStream();
-  refreshFigures();
-});
+// --- single camera ------------------------------------------------------------------------
 
-loadCameras().then(() => {
+function showStream() {
+  const img = $("stream");
+  img.src = `${streamUrl(camera)}&t=${Date.now()}`;
+  img.alt = `Live video of camera ${camera}, 600 by 600 pixels`;
+  document.title = `${camera} · framebus viewer`;
+}
+
+function showFigures(s) {
+  $("fps").textContent = fmt(s.fps, "fps");
+  $("p50").textContent = fmt(s.latency_ms.p50, "ms");
+  $("p99").textContent = fmt(s.latency_ms.p99, "ms");
+  $("age").textContent = fmt(s.age_seconds, "s", s.age_seconds !== null && s.age_seconds < 10 ? 2 : 0);
+  const dropped = Object.entries(s.dropped);
+  $("dropped").textContent = String(dropped.reduce((sum, [, n]) => sum + n, 0));
+  $("dropped").title = dropped.map(([reason, n]) => `${reason}: ${n}`).join(", ") || "none";
+  $("transport").textContent = s.upstream_connected ? s.transport : `${s.transport} (upstream down)`;
+  $("seq").textContent = s.seq === null ? "–" : String(s.seq);
+  $("clients").textContent = String(s.clients);
+}
+
+function showSignal(s) {
+  $("badge").hidden = s.live;
+  if (s.live) {
+    setPill("live", `live · ${camera}`);
+    $("signal").textContent = `Camera ${camera}: live, frame ${s.seq}`;
+  } else {
+    setPill("offline", `no signal · ${camera}`);
+    const since = s.age_seconds === null ? "no frame received yet" : `last frame ${Math.round(s.age_seconds)} s ago`;
+    $("signal").textContent = `Camera ${camera}: no signal (${since})`;
+  }
+}
+
+async function refreshSingle() {
+  try {
+    const s = await getJson(`/api/stats?camera=${enc(camera)}`);
+    if (viewerLost) showStream(); // the viewer came back: the old MJPEG response has ended
+    viewerLost = false;
+    showFigures(s);
+    showSignal(s);
+  } catch (err) {
+    viewerLost = true;
+    setPill("offline", "viewer unreachable");
+    $("signal").textContent = `Viewer unreachable (${err.message}); retrying`;
+  }
+}
+
+function startSingle() {
+  $("stream").addEventListener("error", () => {
+    viewerLost = true; // reconnect on the next successful stats poll
+  });
   showStream();
-  refreshFigures();
-  setInterval(refreshFigures, 1000);
-  setInterval(loadCameras, 5000);
-});
+  refreshSingle();
+  setInterval(refreshSingle, 1000);
+  setInterval(() => loadCameras().catch(() => {}), 5000);
+}
+
+// --- grid of all cameras ------------------------------------------------------------------
+
+const tiles = new Map();
+
+function addTile(name, index) {
+  const node = $("tile-template").content.firstElementChild.cloneNode(true);
+  node.querySelector(".tile-link").href = `?camera=${enc(name)}`;
+  node.querySelector(".tile-name").textContent = name;
+  const img = node.querySelector("img");
+  img.alt = `Live video of camera ${name}`;
+  if (index < MAX_STREAMED_TILES) {
+    node.dataset.stream = streamUrl(name);
+    img.src = node.dataset.stream;
+  } else {
+    // One snapshot at a time per tile: the next request waits until this one has painted.
+    const next = () => setTimeout(() => (img.src = `/snapshot.jpg?camera=${enc(name)}&t=${Date.now()}`), SNAPSHOT_INTERVAL_MS);
+    img.addEventListener("load", next);
+    img.addEventListener("error", next);
+    next();
+  }
+  $("tiles").appendChild(node);
+  tiles.set(name, node);
+  return node;
+}
+
+function updateTile(node, entry) {
+  node.classList.toggle("offline", !entry.live);
+  node.querySelector(".badge").hidden = entry.live;
+  const state = entry.live ? `live · ${fmt(entry.fps, "fps")}` : "no signal";
+  node.querySelector(".tile-state").textContent = state;
+}
+
+async function refreshGrid() {
+  try {
+    const cameras = await loadCameras();
+    if (viewerLost) restartTileStreams();
+    viewerLost = false;
+    for (const entry of cameras) {
+      updateTile(tiles.get(entry.camera) ?? addTile(entry.camera, tiles.size), entry);
+    }
+    const live = cameras.filter((c) => c.live).length;
+    setPill(live ? "live" : "offline", `${live} of ${cameras.length} cameras live`);
+  } catch (err) {
+    viewerLost = true;
+    setPill("offline", "viewer unreachable");
+  }
+}
+
+function restartTileStreams() {
+  for (const node of tiles.values()) {
+    if (node.dataset.stream) node.querySelector("img").src = `${node.dataset.stream}&t=${Date.now()}`;
+  }
+}
+
+function startGrid() {
+  $("single").hidden = true;
+  $("grid").hidden = false;
+  document.title = "All cameras · framebus viewer";
+  refreshGrid();
+  setInterval(refreshGrid, 2000);
+}
+
+loadCameras()
+  .catch(() => setPill("offline", "viewer unreachable"))
+  .finally(() => {
+    if (!camera) camera = "cam0";
+    setupControls();
+    gridView ? startGrid() : startSingle();
+  });
