@@ -28,6 +28,9 @@ from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_headers, to_strea
 
 log = logging.getLogger("framebus.capture.sinks")
 
+# How often a connected Redis sink repeats SADD framebus:cameras (one O(1) command).
+REGISTER_INTERVAL_SECONDS = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class EncodedFrame:
@@ -132,13 +135,16 @@ class RedisSink(FrameSink):
             socket_connect_timeout=settings.publish_timeout_seconds,
             retry=Retry(NoBackoff(), 1),
         )
-        self._registered = False
+        self._register_at = 0.0
 
     async def send(self, frame: EncodedFrame) -> None:
         fields = to_stream_fields(frame.meta, frame.jpeg)
         async with self._redis.pipeline(transaction=False) as pipe:
-            if not self.connected:
+            # Re-register now and then, not only after a failure: a Redis restarted empty
+            # between two frames (the pool's one retry hides it) would otherwise forget us.
+            if not self.connected or time.monotonic() >= self._register_at:
                 pipe.sadd(CAMERAS_KEY, self.camera)
+                self._register_at = time.monotonic() + REGISTER_INTERVAL_SECONDS
             # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
             # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
             pipe.xadd(self._key, fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
