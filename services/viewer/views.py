@@ -52,6 +52,8 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
     streams.add(response)
     gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
     gauge.inc()
+    peer = request.remote or "?"
+    log.info("viewer joined camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
     browser = request.query.get("framing") == "browser"
     frame_part = mjpeg.browser_part if browser else mjpeg.part
     try:
@@ -69,6 +71,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
     finally:
         streams.discard(response)
         gauge.dec()
+        log.info("viewer left camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
     return response
 
 
