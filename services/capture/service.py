@@ -39,6 +39,7 @@ class CaptureService:
         self.source_state = "not opened yet"
         self._spec = parse_source(settings.capture_source)
         self._captured: NewestSlot[tuple[NDArray, int]] = NewestSlot(self._count_unencoded)
+        self._encoder_took = asyncio.Event()  # set when the encoder takes the captured frame
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="jpeg-encode")
         self._seq = 0
 
@@ -106,7 +107,13 @@ class CaptureService:
             self.freshness.mark()
             # The source thread will overwrite a synthetic frame's buffer on the next read.
             owned = frame.copy() if self._spec.kind == "synthetic" else frame
+            self._encoder_took.clear()
             self._captured.put((owned, time.time_ns()))
+            if not self._spec.live:
+                # A file or pattern loses nothing by waiting: read the next frame once the encoder
+                # has taken this one. Unthrottled (CAPTURE_FPS=0) the reads otherwise spin a core
+                # on frames that are only superseded (py-spy, `make bench` max rate).
+                await self._encoder_took.wait()
 
     async def encode_and_publish(self) -> None:
         """Encodes only the newest captured frame, once, and hands the bytes to every sink."""
@@ -114,6 +121,7 @@ class CaptureService:
         params = [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
         while True:
             frame, captured_ns = await self._captured.get()
+            self._encoder_took.set()
             started = time.perf_counter()
             ok, buffer = await loop.run_in_executor(self._encoder, cv2.imencode, ".jpg", frame, params)
             metrics.STAGE_SECONDS.labels("encode").observe(time.perf_counter() - started)
