@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.viewer import metrics
-from services.viewer.render import Renderer, no_signal_jpeg
+from services.viewer.render import Renderer, RenderTimings, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
 from shared.health import Freshness
@@ -20,6 +20,9 @@ from shared.wire import FrameMeta
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
+# VIEWER_LATENCY_LOG is a benchmark tool: stop appending after this many lines (~20 MB).
+LATENCY_LOG_MAX_LINES = 250_000
+LATENCY_LOG_COLUMNS = "camera,seq,captured_ns,sent_ns,received_ns,ready_ns,decode_s,resize_s,reencode_s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class CameraPipeline:
             settings.viewer_decode_reduced,
         )
         self._last_seq: int | None = None
+        self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
         self._show_no_signal("waiting for the first frame")
 
     def receive(self, meta: FrameMeta, jpeg: bytes) -> None:
@@ -90,6 +94,8 @@ class CameraPipeline:
             metrics.END_TO_END.labels(self.camera).observe(latency)
             metrics.FRAMES_RENDERED.labels(self.camera).inc()
             self.stats.record(latency)
+            if self._latency_log is not None:
+                self._latency_log.write(self.camera, meta, received_ns, ready_ns, timings)
             if not self.live:
                 log.info("camera %s: signal", self.camera)
             self.live = True
@@ -125,6 +131,26 @@ class CameraPipeline:
             "dropped": dict(self.dropped),
             "seq": self._last_seq,
         }
+
+
+class LatencyLog:
+    """Per-frame timestamps as CSV lines, for `make bench` (VIEWER_LATENCY_LOG); bounded."""
+
+    def __init__(self, path: str) -> None:
+        # Line-buffered: a reader sees whole lines while the viewer runs; one small write per frame.
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - open for the viewer's life
+        self._lines = 0
+        if self._file.tell() == 0:
+            self._file.write(LATENCY_LOG_COLUMNS + "\n")
+
+    def write(self, camera: str, meta: FrameMeta, received_ns: int, ready_ns: int, t: RenderTimings) -> None:
+        if self._lines >= LATENCY_LOG_MAX_LINES:
+            return
+        self._lines += 1
+        self._file.write(
+            f"{camera},{meta.seq},{meta.captured_ns},{meta.sent_ns},{received_ns},{ready_ns},"
+            f"{t.decode:.6f},{t.resize:.6f},{t.encode:.6f}\n"
+        )
 
 
 class CameraRegistry:

@@ -26,6 +26,8 @@ class ViewerSettings(CommonSettings):
     viewer_max_clients: int = Field(default=200, ge=1, le=10000)
     viewer_max_cameras: int = Field(default=16, ge=1, le=256)
     viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
+    # Benchmark aid: append one CSV line per rendered frame to this file (empty = off).
+    viewer_latency_log: str = ""
 
     @field_validator("viewer_cameras")
     @classmethod
