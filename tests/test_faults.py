@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 
@@ -128,7 +128,7 @@ def test_capture_registers_its_camera_again_when_redis_loses_its_data_between_tw
 
 
 def test_services_started_before_redis_connect_when_it_comes(
-    start_redis: type[RedisServer], start_service: ServiceFactory
+    start_redis: Callable[..., RedisServer], start_service: ServiceFactory
 ) -> None:
     """Redis down at start-up (a compose stack whose Redis is still starting), then up on the
     port REDIS_URL names: services start, say not ready, and connect by themselves."""
