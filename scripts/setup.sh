@@ -4,7 +4,7 @@
 #   scripts/setup.sh [run|test|bench|all]     (default: test)
 #
 #   run   : redis-server + the venv
-#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium
+#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool
 #   bench : same as test
 #
 # Installs missing Debian packages (only when root; otherwise prints the apt-get command and
@@ -78,6 +78,8 @@ if [ "$PROFILE" != run ]; then
         gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
         gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
+    # promtool checks and unit-tests the alert rules in docs/alerts.yml.
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 
 # Only check python3-venv when the venv still has to be created.

@@ -63,7 +63,6 @@ class CameraPipeline:
         if self._last_seq is not None and meta.seq > self._last_seq + 1:
             self.drop("receive", "upstream_gap", meta.seq - self._last_seq - 1)
         self._last_seq = meta.seq
-        self.freshness.mark()
         received_ns = time.time_ns()
         metrics.STAGE_SECONDS.labels("transport").observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
         self._incoming.put((meta, jpeg, received_ns))
@@ -94,6 +93,8 @@ class CameraPipeline:
             metrics.END_TO_END.labels(self.camera).observe(latency)
             metrics.FRAMES_RENDERED.labels(self.camera).inc()
             self.stats.record(latency)
+            # Fresh means shown: a camera whose frames arrive but never decode has no signal.
+            self.freshness.mark()
             if self._latency_log is not None:
                 self._latency_log.write(self.camera, meta, received_ns, ready_ns, timings)
             if not self.live:
