@@ -6,11 +6,16 @@ by the next boundary (not preceded by it), and each part carries its Content-Len
 
 from __future__ import annotations
 
+import functools
+
 BOUNDARY = "framebusframe"
 CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 OPENING = f"--{BOUNDARY}\r\n".encode()
 
 
+# Every stream of a camera frames the same JPEG: build each part once, not once per browser
+# (a 50-600 KiB copy per client per frame otherwise). Bytes cache their hash, so a hit is cheap.
+@functools.lru_cache(maxsize=32)
 def part(jpeg: bytes) -> bytes:
     header = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
     return header + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
@@ -24,5 +29,6 @@ BROWSER_PART_HEADERS = b"Content-Type: image/jpeg\r\n\r\n"
 BROWSER_OPENING = OPENING + BROWSER_PART_HEADERS
 
 
+@functools.lru_cache(maxsize=32)
 def browser_part(jpeg: bytes) -> bytes:
     return jpeg + f"\r\n--{BOUNDARY}\r\n".encode() + BROWSER_PART_HEADERS
