@@ -1,0 +1,1 @@
+"""`make bench` and `make soak`: the real services as processes, measured side by side."""

@@ -1,0 +1,200 @@
+"""`make bench`: framebus's transports measured side by side against the codec floor and the classics.
+
+python -m bench [--quick] [--only framebus,classic,fanout,cameras]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
+from bench.clip import CACHE, clip_path
+from bench.floor import measure_floor
+from bench.procs import ServiceDied
+from bench.stack import Stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+CLIP_SECONDS = 10
+
+
+class Plan:
+    """Cases with an estimated duration each, so progress lines can say how long is left."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float, Callable[[], None]]] = []
+        self.started = time.monotonic()
+        self._done_estimate = 0.0
+
+    def add(self, name: str, estimate: float, run: Callable[[], None]) -> None:
+        self.steps.append((name, estimate, run))
+
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        total = sum(e for _, e, _ in self.steps)
+        left = max(0.0, total - self._done_estimate)
+        # Stretch by how slow we have been so far (clips, slow starts on a busy machine).
+        if self._done_estimate > 0:
+            left *= max(1.0, elapsed / self._done_estimate)
+        print(f"[{elapsed:5.0f}s | ~{left:4.0f}s left] {text}", flush=True)
+
+    def run(self) -> list[str]:
+        failures = []
+        for index, (name, estimate, run) in enumerate(self.steps, 1):
+            self.say(f"case {index}/{len(self.steps)}: {name}")
+            try:
+                run()
+            except (ServiceDied, TimeoutError, OSError) as exc:
+                failures.append(f"{name}: {exc}")
+                self.say(f"!! FAILED {name}: {exc}")
+            except Exception as exc:
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                self.say(f"!! FAILED {name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            self._done_estimate += estimate
+        return failures
+
+
+def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path) -> Plan:
+    quick = args.quick
+    timing = (
+        Timing(warm=1.0, measure=3.0, preload=60) if quick else Timing(warm=3.0, measure=10.0, preload=60)
+    )
+    sizes = ["720p"] if quick else ["720p", "1080p"]
+    only = set(args.only.split(",")) if args.only else {"framebus", "classic", "fanout", "cameras"}
+    if quick:
+        only -= {"cameras", "fanout"}  # the minute goes to the transports and the classics
+    plan = Plan()
+    clips: dict[str, Path] = {}
+
+    def clip(size: str) -> Path:
+        if size not in clips:
+            plan.say(f"clip {size}: {CACHE} (made once with ffmpeg)")
+            clips[size] = clip_path(*SIZES[size], CLIP_SECONDS)
+        return clips[size]
+
+    def floor(size: str) -> None:
+        figures = measure_floor(clip(size), frames=30 if quick else 60, passes=2 if quick else 3)
+        results["floor"][size] = figures
+        plan.say(
+            f"codec floor {size}: encode {figures['encode_s'] * 1e3:.2f} ms, render "
+            f"{figures['render_s'] * 1e3:.2f} ms -> {figures['max_fps_floor']:.0f} fps, "
+            f"{figures['latency_floor_s'] * 1e3:.2f} ms"
+        )
+
+    def framebus(transport: str, size: str) -> None:
+        stack = Stack(transport, workdir / f"framebus-{transport}-{size}")
+        try:
+            # Frames pre-decoded in both modes (as the classic senders do): a camera's H.264/RTSP
+            # decode costs the same whatever carries the frames afterwards.
+            preload = {"CAPTURE_PRELOAD_FRAMES": str(timing.preload)}
+            modes = {"camera": preload, "max": {**preload, "CAPTURE_FPS": "0"}}
+            for mode, env in modes.items():
+                name = f"framebus-{transport}-{size}-{mode}"
+                plan.say(f"{name}: measuring {timing.measure:g}s")
+                result = framebus_case(stack, name, {"CAPTURE_SOURCE": str(clip(size)), **env}, timing)
+                result.update(size=size, mode=mode)
+                results["framebus"].append(result)
+                plan.say(report.one_line(result))
+        finally:
+            stack.close()
+
+    def classic(kind: str, fps: float) -> None:
+        result = classic_case(kind, fps, clip("720p"), workdir / "classic", timing)
+        result.update(size="720p", mode="camera" if fps else "max")
+        results["classic"].append(result)
+        plan.say(report.one_line(result))
+
+    def fanout() -> None:
+        stack = Stack("redis", workdir / "fanout")
+        try:
+            stack.start_capture({"CAPTURE_SOURCE": str(clip("720p"))}).wait_status("/readyz", 60)
+            for readers in (1, 10) if quick else (1, 10, 100):
+                result = fanout_case(stack, readers, timing)
+                results["fanout"].append(result)
+                plan.say(
+                    f"fan-out {readers}: viewer {result['viewer_cpu_per_second']:.3f} CPU-s/s, "
+                    f"{result['fps']} fps rendered, slowest reader {result['min_parts_per_reader']} parts"
+                )
+        finally:
+            stack.close()
+
+    def cameras() -> None:
+        steps = [1, 2, 4, 6, 8, 12, 16]
+        viewer_env = {"VIEWER_CAMERAS": ",".join(f"cam{i}" for i in range(max(steps)))}
+        stack = Stack("redis", workdir / "cameras", viewer_env)
+        try:
+            cam_timing = Timing(warm=3.0, measure=8.0, preload=30)
+            results["cameras"] = cameras_case(stack, steps, clip("720p"), cam_timing, 15.0, plan.say)
+        finally:
+            stack.close()
+
+    per_case = timing.warm + timing.measure + (4 if quick else 6)
+    for size in sizes:
+        plan.add(f"codec floor {size}", 3 if quick else 8, partial(floor, size))
+    if "framebus" in only:
+        for size in sizes:
+            for transport in ("redis", "http"):
+                plan.add(
+                    f"framebus {transport} {size}",
+                    2 * per_case + 2,
+                    partial(framebus, transport, size),
+                )
+    if "classic" in only:
+        for kind in ("redis", "http"):
+            for fps in (0.0,) if quick else (30.0, 0.0):
+                plan.add(
+                    f"classic {kind} {'unpaced' if not fps else '30 fps'}",
+                    per_case,
+                    partial(classic, kind, fps),
+                )
+    if "fanout" in only:
+        plan.add("fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, fanout)
+    if "cameras" in only:
+        plan.add("cameras at 720p@15", 120, cameras)
+    return plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="720p only, short cases (under a minute)")
+    parser.add_argument("--only", default="", help="comma list of: framebus, classic, fanout, cameras")
+    args = parser.parse_args()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    workdir = CACHE / "runs" / stamp
+    results: dict[str, Any] = {
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "node": platform.node()},
+        "quick": args.quick,
+        "floor": {},
+        "framebus": [],
+        "classic": [],
+        "fanout": [],
+        "cameras": None,
+    }
+    plan = build_plan(args, results, workdir)
+    failures = plan.run()
+    results["failures"] = failures
+    results["seconds"] = round(time.monotonic() - plan.started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS / f"{stamp}.json"
+    report.write_json(results, json_path)
+    print(report.table(results))
+    png = report.plot(results, RESULTS / f"{stamp}.png")
+    print(f"\nresults: {json_path}" + (f"\nplot:    {png}" if png else "") + f"\nlogs:    {workdir}")
+    if failures:
+        print(f"\n{len(failures)} case(s) FAILED:\n  " + "\n  ".join(f.splitlines()[0] for f in failures))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The framebus processes of one bench group: Redis or the gateway, one viewer, captures."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from bench.procs import Proc, Redis, Service, drops_by_reason, metric_sum
+
+
+class Stack:
+    """Upstream (redis-server or gateway) + one viewer writing a latency log; captures come and go."""
+
+    def __init__(self, transport: str, workdir: Path, viewer_env: dict[str, str] | None = None) -> None:
+        self.transport = transport
+        self.workdir = workdir
+        self.latency_log = workdir / "latency.csv"
+        self.redis: Redis | None = None
+        self.gateway: Service | None = None
+        self.captures: list[Service] = []
+        self._env: dict[str, str] = {"TRANSPORT": transport, "LOG_LEVEL": "WARNING"}
+        try:
+            if transport == "redis":
+                self.redis = Redis(workdir)
+                self._env["REDIS_URL"] = self.redis.url
+            else:
+                self.gateway = Service("gateway", dict(self._env), workdir)
+                self.gateway.wait_status("/livez")
+                self._env["GATEWAY_URL"] = self.gateway.url
+            env = {**self._env, "VIEWER_LATENCY_LOG": str(self.latency_log), **(viewer_env or {})}
+            self.viewer = Service("viewer", env, workdir)
+            self.viewer.wait_status("/livez")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def upstream(self) -> Proc:
+        proc = self.redis or self.gateway
+        assert proc is not None
+        return proc
+
+    def procs(self) -> list[Proc]:
+        return [*self.captures, self.upstream, self.viewer]
+
+    def start_capture(self, env: dict[str, str], camera: str = "cam0") -> Service:
+        label = f"capture-{camera}" if camera != "cam0" else "capture"
+        capture = Service("capture", {**self._env, "CAMERA_ID": camera, **env}, self.workdir, label)
+        self.captures.append(capture)
+        return capture
+
+    def stop_captures(self) -> None:
+        for capture in self.captures:
+            capture.stop()
+        self.captures.clear()
+
+    def check(self) -> None:
+        for proc in self.procs():
+            proc.check()
+
+    def scrape(self) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+        services = [s for s in (*self.captures, self.gateway, self.viewer) if isinstance(s, Service)]
+        return {s.name: s.metrics() for s in services}
+
+    def close(self) -> None:
+        self.stop_captures()
+        for proc in (getattr(self, "viewer", None), self.gateway, self.redis):
+            if proc is not None:
+                with contextlib.suppress(Exception):
+                    proc.stop()
+
+
+def counter_deltas(
+    before: dict[str, list[tuple[str, dict[str, str], float]]],
+    after: dict[str, list[tuple[str, dict[str, str], float]]],
+) -> dict[str, float]:
+    """Figures the bench reads from /metrics between two scrapes (all captures summed)."""
+
+    def total(snap: dict[str, list[tuple[str, dict[str, str], float]]], name: str, proc: str) -> float:
+        return sum(metric_sum(samples, name) for key, samples in snap.items() if key.startswith(proc))
+
+    out = {
+        "captured": total(after, "framebus_frames_captured_total", "capture")
+        - total(before, "framebus_frames_captured_total", "capture"),
+        "rendered": total(after, "framebus_frames_rendered_total", "viewer")
+        - total(before, "framebus_frames_rendered_total", "viewer"),
+        "bytes_sum": total(after, "framebus_frame_bytes_sum", "capture")
+        - total(before, "framebus_frame_bytes_sum", "capture"),
+        "bytes_count": total(after, "framebus_frame_bytes_count", "capture")
+        - total(before, "framebus_frame_bytes_count", "capture"),
+    }
+    drops: dict[str, float] = {}
+    for proc, samples in after.items():
+        old = drops_by_reason(before.get(proc, []))
+        for reason, value in drops_by_reason(samples).items():
+            delta = value - old.get(reason, 0.0)
+            if delta:
+                key = f"{proc.split('-')[0]}:{reason}"
+                drops[key] = drops.get(key, 0.0) + delta
+    out_drops = {k: v for k, v in drops.items() if v}
+    return {**out, "drops": out_drops}  # type: ignore[dict-item]
