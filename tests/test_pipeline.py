@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.wire import from_stream_fields, from_ws_message, stream_key
 from tests.fixtures import wait_until
@@ -19,6 +20,16 @@ from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer, RtspServer
 
 Start = Callable[..., ServiceProcess]
+
+
+def scrape(service: ServiceProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """All samples of one /metrics scrape, keyed by (name, sorted labels)."""
+    _, body = service.get("/metrics")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
 
 
 def decode(jpeg: bytes) -> np.ndarray:
@@ -143,9 +154,10 @@ def test_capture_encodes_once_for_both_transports(redis_server: RedisServer, sta
     wait_until(
         lambda: capture.metric("framebus_frames_published_total", {"transport": "http"}) >= 30, timeout=10
     )
-    encoded = capture.metric("framebus_stage_seconds_count", {"stage": "encode"})
-    redis_sent = capture.metric("framebus_frames_published_total", {"transport": "redis"})
-    http_sent = capture.metric("framebus_frames_published_total", {"transport": "http"})
+    samples = scrape(capture)  # one scrape, so the three counters are consistent
+    encoded = samples[("framebus_stage_seconds_count", (("stage", "encode"),))]
+    redis_sent = samples[("framebus_frames_published_total", (("camera", "cam0"), ("transport", "redis")))]
+    http_sent = samples[("framebus_frames_published_total", (("camera", "cam0"), ("transport", "http")))]
     assert encoded is not None and redis_sent is not None and http_sent is not None
     # One encode per frame, each frame sent over both: sends ~= 2 x encodes, never more.
     assert redis_sent + http_sent <= 2 * encoded
