@@ -1,7 +1,7 @@
-"""MJPEG (multipart/x-mixed-replace) framing.
+"""MJPEG (multipart/x-mixed-replace) framing, and HTTP/1.1 chunk framing around it.
 
-Browsers paint a part only once they see what follows it, so each JPEG is followed at once
-by the next boundary (not preceded by it), and each part carries its Content-Length.
+Each JPEG is followed at once by the next boundary (not preceded by it), so a reader knows a
+part is complete without waiting for the next frame; plain parts carry a Content-Length.
 """
 
 from __future__ import annotations
@@ -32,3 +32,9 @@ BROWSER_OPENING = OPENING + BROWSER_PART_HEADERS
 @functools.lru_cache(maxsize=32)
 def browser_part(jpeg: bytes) -> bytes:
     return jpeg + f"\r\n--{BOUNDARY}\r\n".encode() + BROWSER_PART_HEADERS
+
+
+@functools.lru_cache(maxsize=32)
+def chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk (RFC 9112 section 7.1) holding ``data``."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"

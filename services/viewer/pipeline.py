@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from services.viewer import metrics
-from services.viewer.render import Renderer, RenderTimings, no_signal_jpeg
+from services.viewer.fanout import MjpegFanout
+from services.viewer.render import RenderedFrame, Renderer, RenderTimings, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
 from shared.health import Freshness
@@ -25,19 +25,12 @@ LATENCY_LOG_MAX_LINES = 250_000
 LATENCY_LOG_COLUMNS = "camera,seq,captured_ns,sent_ns,received_ns,ready_ns,decode_s,resize_s,reencode_s"
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedFrame:
-    jpeg: bytes
-    seq: int  # the camera's sequence number; 0 for a "no signal" card
-    live: bool
-    ready_ns: int
-
-
 class CameraPipeline:
     def __init__(self, camera: str, settings: ViewerSettings, executor: ThreadPoolExecutor) -> None:
         self.camera = camera
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
+        self.fanout = MjpegFanout(camera, self.frames)
         self.stats = RollingStats()
         self.freshness = Freshness()
         self.dropped: dict[str, int] = {}
@@ -184,6 +177,7 @@ class CameraRegistry:
         pipeline = self.pipelines[camera] = CameraPipeline(camera, self.settings, self._executor)
         self._tasks.start(f"render_{camera}", pipeline.render_forever)
         self._tasks.start(f"signal_{camera}", pipeline.watch_signal)
+        self._tasks.start(f"fanout_{camera}", pipeline.fanout.run)
         log.info("following camera %s", camera)
         return pipeline
 

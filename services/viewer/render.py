@@ -65,6 +65,14 @@ def decode_scale(src_w: int, src_h: int, placement: Placement, policy: str) -> i
 
 
 @dataclass(frozen=True, slots=True)
+class RenderedFrame:
+    jpeg: bytes
+    seq: int  # the camera's sequence number; 0 for a "no signal" card
+    live: bool
+    ready_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class RenderTimings:
     decode: float
     resize: float

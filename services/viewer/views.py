@@ -6,13 +6,13 @@ import logging
 import weakref
 from importlib import resources
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from services.viewer import metrics, mjpeg
+from services.viewer.fanout import StreamClient
 from services.viewer.followers import Follower
 from services.viewer.pipeline import CameraPipeline, CameraRegistry
 from services.viewer.settings import ViewerSettings
-from shared.newest import BroadcastClosed
 from shared.settings import CAMERA_ID_PATTERN
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
@@ -47,28 +47,31 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
     if len(streams) >= request.app[SETTINGS].viewer_max_clients:
         metrics.MJPEG_REFUSED.inc()
         raise web.HTTPServiceUnavailable(text="too many stream clients (VIEWER_MAX_CLIENTS)\n")
+    browser = request.query.get("framing") == "browser"
     response = web.StreamResponse(headers={"Content-Type": mjpeg.CONTENT_TYPE, **NO_CACHE})
+    # Chunked on HTTP/1.1 by our choice, so the fan-out knows the framing it must write.
+    chunked = request.version >= HttpVersion11
+    if chunked:
+        response.enable_chunked_encoding()
     await response.prepare(request)
+    # The first write goes through aiohttp: it sends the buffered headers with it.
+    await response.write(mjpeg.BROWSER_OPENING if browser else mjpeg.OPENING)
+    transport = request.transport
+    if transport is None:
+        return response  # the browser left before the headers went out
+    client = StreamClient(transport, chunked, browser)
     streams.add(response)
     gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
     gauge.inc()
     peer = request.remote or "?"
     log.info("viewer joined camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
-    browser = request.query.get("framing") == "browser"
-    frame_part = mjpeg.browser_part if browser else mjpeg.part
     try:
-        await response.write(mjpeg.BROWSER_OPENING if browser else mjpeg.OPENING)
-        seen = 0
-        while True:
-            version, frame = await pipeline.frames.next_after(seen)
-            if seen and version - seen > 1:
-                metrics.FRAMES_DROPPED.labels(pipeline.camera, "mjpeg", "slow_client").inc(version - seen - 1)
-            seen = version
-            # write() waits for the socket to drain, so a slow browser paces only itself.
-            await response.write(frame_part(frame.jpeg))
-    except (BroadcastClosed, ConnectionResetError):
-        pass  # shutdown, or the browser left
+        pipeline.fanout.add(client)
+        # The camera's fan-out writes the frames; this handler only waits for the end
+        # (the browser leaving cancels it; shutdown sets ``done``).
+        await client.done.wait()
     finally:
+        pipeline.fanout.remove(client)
         streams.discard(response)
         gauge.dec()
         log.info("viewer left camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
