@@ -11,6 +11,7 @@ from services.capture.service import CaptureService
 from services.capture.settings import CaptureSettings
 from services.capture.sinks import make_sinks
 from shared.health import Readiness, add_health_routes
+from shared.memory import keep_frame_buffers_mapped
 from shared.tasks import BackgroundTasks
 
 SERVICE = web.AppKey("capture_service", CaptureService)
@@ -25,6 +26,7 @@ def create_app(settings: CaptureSettings) -> web.Application:
         # Encoding and reading already run on their own threads; OpenCV's internal pool
         # would only fight them for the same cores.
         cv2.setNumThreads(1)
+        keep_frame_buffers_mapped()  # every read allocates a frame-sized array
         sinks = make_sinks(settings)
         service = CaptureService(settings, sinks)
         app[SERVICE] = service
