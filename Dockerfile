@@ -27,6 +27,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip install --only-binary=:all: -r /tmp/requirements.txt
 
 # Then the project itself (pure Python, installed non-editable with its package data).
+COPY README.md ./
 COPY services ./services
 COPY shared ./shared
 RUN --mount=type=cache,target=/root/.cache/pip \
