@@ -5,7 +5,6 @@ The geometry is pure and unit-tested; ``Renderer.render`` blocks and runs in an 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -15,10 +14,6 @@ import numpy.typing as npt
 
 NDArray = npt.NDArray[np.uint8]
 
-# A JPEG header may claim 65535x65535; OpenCV's own cap (2^30 pixels) would let one hostile
-# frame allocate 3 GB. 8192x8192 is more than any camera we serve.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(8192 * 8192))
-
 # JPEG can decode at 1/2, 1/4 or 1/8 scale for little more than the entropy decoding.
 REDUCED_FLAGS = {
     1: cv2.IMREAD_COLOR,
@@ -26,8 +21,6 @@ REDUCED_FLAGS = {
     4: cv2.IMREAD_REDUCED_COLOR_4,
     8: cv2.IMREAD_REDUCED_COLOR_8,
 }
-# "auto" accepts a reduced decode that then needs at most this much upscaling.
-MAX_UPSCALE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +48,8 @@ def decode_scale(src_w: int, src_h: int, placement: Placement, policy: str) -> i
         return 1
     best = 1
     for factor in (2, 4, 8):
-        covers = (
-            src_w // factor * MAX_UPSCALE >= placement.width
-            and src_h // factor * MAX_UPSCALE >= placement.height
-        )
+        # "auto" never upscales: the reduced image must still cover the placement.
+        covers = src_w // factor >= placement.width and src_h // factor >= placement.height
         if covers or (policy == "always" and factor == 2):
             best = factor
     return best
@@ -93,7 +84,10 @@ class Renderer:
         placement = fit(src_w, src_h, self.width, self.height, self.fit_mode)
         flags = REDUCED_FLAGS[decode_scale(src_w, src_h, placement, self.decode_policy)]
         t0 = time.perf_counter()
-        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
+        try:
+            image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
+        except cv2.error:
+            return None  # e.g. a header claiming more pixels than OPENCV_IO_MAX_IMAGE_PIXELS
         t1 = time.perf_counter()
         if image is None:
             return None
