@@ -9,7 +9,7 @@ before the shared name.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import AfterValidator, AliasChoices, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -18,11 +18,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.logs import redact
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CAMERA_ID_RULE = "camera id must match [A-Za-z0-9_-]{1,64}"
+
+
+def is_camera_id(value: object) -> TypeGuard[str]:
+    """The one check every entry point applies to a camera id (URL, query, Redis, JSON)."""
+    return isinstance(value, str) and CAMERA_ID_PATTERN.fullmatch(value) is not None
 
 
 def validate_camera_id(value: str) -> str:
-    if not CAMERA_ID_PATTERN.fullmatch(value):
-        raise ValueError("camera id must match [A-Za-z0-9_-]{1,64}")
+    if not is_camera_id(value):
+        raise ValueError(CAMERA_ID_RULE)
     return value
 
 

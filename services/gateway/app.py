@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import weakref
 
@@ -48,8 +50,15 @@ async def _warn_if_open(app: web.Application) -> None:
         log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
 
 
+# on_shutdown is not covered by aiohttp's shutdown_timeout: bound it here.
+CLOSE_SUBSCRIBERS_SECONDS = 1.0
+
+
 async def _close_subscribers(app: web.Application) -> None:
-    sockets = app[WEBSOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
     app[HUB].close()
+    sockets = app[WEBSOCKETS]
+    # Concurrently and without draining: one stalled subscriber must not hold up the others.
+    closing = [ws.close(code=WSCloseCode.GOING_AWAY, drain=False) for ws in list(sockets)]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_SUBSCRIBERS_SECONDS):
+            await asyncio.gather(*closing, return_exceptions=True)

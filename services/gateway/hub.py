@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 
 from services.gateway import metrics
-from shared.health import Freshness
 from shared.newest import Broadcast
 from shared.wire import FrameMeta
 
@@ -26,7 +25,6 @@ class StoredFrame:
 class CameraFeed:
     camera: str
     frames: Broadcast[StoredFrame] = field(default_factory=Broadcast)
-    freshness: Freshness = field(default_factory=Freshness)
 
 
 class TooManyCameras(Exception):
@@ -34,33 +32,44 @@ class TooManyCameras(Exception):
 
 
 class CameraHub:
-    """At most ``max_cameras`` feeds, so a client inventing camera ids cannot grow memory."""
+    """At most ``max_cameras`` feeds, so a client inventing camera ids cannot grow memory.
+
+    Only (authenticated) ingest creates a feed; a subscriber to a camera that has not sent a
+    frame yet waits for it to appear, so readers cannot use up the camera slots.
+    """
 
     def __init__(self, max_cameras: int) -> None:
         self.max_cameras = max_cameras
         self.feeds: dict[str, CameraFeed] = {}
+        self._added: Broadcast[str] = Broadcast()
 
-    def feed(self, camera: str, create: bool = False) -> CameraFeed | None:
-        feed = self.feeds.get(camera)
-        if feed is None and create:
+    def feed(self, camera: str) -> CameraFeed | None:
+        return self.feeds.get(camera)
+
+    async def wait_for_feed(self, camera: str) -> CameraFeed:
+        """The camera's feed, once its first frame has arrived (BroadcastClosed at shutdown)."""
+        seen = 0
+        while (feed := self.feeds.get(camera)) is None:
+            seen, _ = await self._added.next_after(seen)
+        return feed
+
+    def store(self, meta: FrameMeta, jpeg: bytes) -> None:
+        feed = self.feeds.get(meta.camera)
+        if feed is None:
             if len(self.feeds) >= self.max_cameras:
                 raise TooManyCameras(
                     f"gateway already serves {self.max_cameras} cameras (GATEWAY_MAX_CAMERAS)"
                 )
-            feed = self.feeds[camera] = CameraFeed(camera)
-        return feed
-
-    def store(self, meta: FrameMeta, jpeg: bytes) -> None:
-        feed = self.feed(meta.camera, create=True)
-        assert feed is not None
+            feed = self.feeds[meta.camera] = CameraFeed(meta.camera)
+            self._added.publish(meta.camera)
         previous = feed.frames.latest
         if previous is not None and meta.seq <= previous.meta.seq:
             # A producer that restarts counts from 1 again: accept it as the new truth.
             metrics.SEQUENCE_RESTARTS.labels(meta.camera).inc()
         feed.frames.publish(StoredFrame(meta, jpeg, time.monotonic()))
-        feed.freshness.mark()
         metrics.FRAMES_RECEIVED.labels(meta.camera, "http").inc()
 
     def close(self) -> None:
+        self._added.close()
         for feed in self.feeds.values():
             feed.frames.close()

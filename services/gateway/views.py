@@ -13,11 +13,11 @@ from collections.abc import Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway import metrics
-from services.gateway.hub import CameraFeed, CameraHub, TooManyCameras
+from services.gateway.hub import CameraHub, TooManyCameras
 from services.gateway.settings import GatewaySettings
 from shared.logs import RateLimitedLog
 from shared.newest import BroadcastClosed
-from shared.settings import CAMERA_ID_PATTERN
+from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.wire import (
     HEADER_AGE,
     HEADER_CAMERA,
@@ -52,8 +52,15 @@ def _too_large(limit: int) -> Callable[..., web.HTTPException]:
 
 def _camera(request: web.Request) -> str:
     camera = request.match_info["camera"]
-    if not CAMERA_ID_PATTERN.fullmatch(camera):
-        raise _reject(web.HTTPBadRequest, "bad_camera", "camera id must match [A-Za-z0-9_-]{1,64}")
+    if not is_camera_id(camera):
+        raise web.HTTPBadRequest(text=CAMERA_ID_RULE + "\n")
+    return camera
+
+
+def _ingest_camera(request: web.Request) -> str:
+    camera = request.match_info["camera"]
+    if not is_camera_id(camera):
+        raise _reject(web.HTTPBadRequest, "bad_camera", CAMERA_ID_RULE)
     return camera
 
 
@@ -70,7 +77,7 @@ async def ingest_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     started = time.perf_counter()
     _authorize(request, settings.gateway_token)
-    camera = _camera(request)
+    camera = _ingest_camera(request)
     if request.content_type != "image/jpeg":
         raise _reject(web.HTTPUnsupportedMediaType, "content_type", "Content-Type must be image/jpeg")
     limit = settings.gateway_max_frame_bytes
@@ -108,9 +115,7 @@ async def _read_body(request: web.Request, limit: int, body_seconds: float) -> b
 
 
 async def latest_frame(request: web.Request) -> web.Response:
-    camera = request.match_info["camera"]
-    if not CAMERA_ID_PATTERN.fullmatch(camera):
-        raise web.HTTPBadRequest(text="camera id must match [A-Za-z0-9_-]{1,64}\n")
+    camera = _camera(request)
     feed = request.app[HUB].feed(camera)
     frame = feed.frames.latest if feed else None
     if frame is None:
@@ -142,21 +147,11 @@ async def list_cameras(request: web.Request) -> web.Response:
 
 async def subscribe(request: web.Request) -> web.WebSocketResponse:
     """Sends each camera's newest frame; a slow subscriber skips frames, it never queues."""
-    camera = request.match_info["camera"]
-    if not CAMERA_ID_PATTERN.fullmatch(camera):
-        raise web.HTTPBadRequest(text="camera id must match [A-Za-z0-9_-]{1,64}\n")
-    hub = request.app[HUB]
-    try:
-        feed = hub.feed(camera, create=True)
-    except TooManyCameras as exc:
-        raise web.HTTPTooManyRequests(text=f"{exc}\n") from None
-    assert feed is not None
+    camera = _camera(request)
     ws = web.WebSocketResponse(compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
-    metrics.SUBSCRIBERS.labels(camera).inc()
-    log.info("subscriber joined camera %s", camera)
-    sender = asyncio.create_task(_send_newest_frames(ws, feed))
+    sender = asyncio.create_task(_send_newest_frames(ws, request.app[HUB], camera))
     try:
         # Reading is what processes the peer's pings and close frame; the sender runs beside it.
         async for message in ws:
@@ -166,22 +161,31 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
         request.app[WEBSOCKETS].discard(ws)
-        metrics.SUBSCRIBERS.labels(camera).dec()
-        log.info("subscriber left camera %s", camera)
         await ws.close()
     return ws
 
 
-async def _send_newest_frames(ws: web.WebSocketResponse, feed: CameraFeed) -> None:
+async def _send_newest_frames(ws: web.WebSocketResponse, hub: CameraHub, camera: str) -> None:
+    try:
+        # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
+        feed = await hub.wait_for_feed(camera)
+    except BroadcastClosed:
+        await ws.close(code=WSCloseCode.GOING_AWAY)
+        return
+    metrics.SUBSCRIBERS.labels(camera).inc()
+    log.info("subscriber joined camera %s", camera)
     seen = 0
     try:
         while not ws.closed:
             version, frame = await feed.frames.next_after(seen)
             if seen and version - seen > 1:
                 skipped = version - seen - 1
-                metrics.FRAMES_DROPPED.labels(feed.camera, "subscriber", "slow_subscriber").inc(skipped)
+                metrics.FRAMES_DROPPED.labels(camera, "subscriber", "slow_subscriber").inc(skipped)
             seen = version
             # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
             await ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
     except (BroadcastClosed, ConnectionResetError):
         await ws.close(code=WSCloseCode.GOING_AWAY)
+    finally:
+        metrics.SUBSCRIBERS.labels(camera).dec()
+        log.info("subscriber left camera %s", camera)
