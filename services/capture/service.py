@@ -13,7 +13,7 @@ from services.capture import metrics
 from services.capture.pacing import Pacer
 from services.capture.settings import CaptureSettings
 from services.capture.sinks import EncodedFrame, FrameSink
-from services.capture.sources import FrameSource, SourceError, open_source, parse_source
+from services.capture.sources import FrameSource, open_source, parse_source
 from services.capture.synthetic import NDArray
 from shared.backoff import Backoff
 from shared.health import CheckResult, Freshness
@@ -64,7 +64,8 @@ class CaptureService:
             except SourceLost as exc:
                 self._source_down(str(exc))
             finally:
-                executor.shutdown(wait=False, cancel_futures=True)
+                # Not cancel_futures: the queued release() must still run once a hung read ends.
+                executor.shutdown(wait=False)
             delay = backoff.next_delay()
             log.info("reopening source in %.0fs", delay)
             metrics.SOURCE_RECONNECTS.labels(self.camera).inc()
@@ -72,10 +73,16 @@ class CaptureService:
 
     async def _read_until_lost(self, executor: ThreadPoolExecutor, backoff: Backoff) -> None:
         loop = asyncio.get_running_loop()
+        # OpenCV's own open timeout does not cover every backend (devices): watch it too.
+        watchdog = self.settings.capture_open_timeout_seconds + READ_WATCHDOG_GRACE_SECONDS
         try:
-            source = await loop.run_in_executor(executor, open_source, self.settings)
-        except (SourceError, cv2.error) as exc:
-            raise SourceLost(f"cannot open CAPTURE_SOURCE={self._spec.kind}: {exc}") from None
+            source = await asyncio.wait_for(
+                loop.run_in_executor(executor, open_source, self.settings), watchdog
+            )
+        except TimeoutError:
+            raise SourceLost(f"opening CAPTURE_SOURCE ({self._spec.kind}) hung for {watchdog:.0f}s") from None
+        except Exception as exc:  # any failure to open is a lost source: back off, retry
+            raise SourceLost(f"cannot open CAPTURE_SOURCE ({self._spec.kind}): {exc}") from None
         try:
             self._source_up(source)
             backoff.reset()
@@ -94,6 +101,8 @@ class CaptureService:
                 frame = await asyncio.wait_for(loop.run_in_executor(executor, source.read), watchdog)
             except TimeoutError:
                 raise SourceLost(f"no frame for {watchdog:.0f}s (read hung)") from None
+            except Exception as exc:  # a backend error mid-stream: reopen, as for a failed read
+                raise SourceLost(f"read failed: {exc}") from None
             if frame is None:
                 raise SourceLost("source ended or read failed")
             metrics.STAGE_SECONDS.labels("read").observe(time.perf_counter() - started)

@@ -175,7 +175,9 @@ class HttpSink(FrameSink):
                     response.request_info, (), status=response.status, message=response.reason or ""
                 )
             if response.status >= 300:
-                raise SinkRejected(f"HTTP {response.status}: {(await response.text())[:200]}")
+                # Bounded and lenient: the body of an error is for a log line, nothing more.
+                reason = (await response.content.read(200)).decode("utf-8", "replace").strip()
+                raise SinkRejected(f"HTTP {response.status}: {reason}")
 
     async def close(self) -> None:
         if self._session is not None:

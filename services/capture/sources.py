@@ -38,7 +38,7 @@ def parse_source(value: str) -> SourceSpec:
     value = value.strip()
     if value == "synthetic":
         return SourceSpec("synthetic", value)
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return SourceSpec("device", value)
     if "://" in value:
         return SourceSpec("url", value)
