@@ -22,6 +22,11 @@ TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 class BackgroundTasks:
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def begin_stop(self) -> None:
+        """From now on a task that ends (its input closed for shutdown) is not restarted."""
+        self._stopping = True
 
     def start(self, name: str, factory: TaskFactory) -> None:
         self._tasks.append(asyncio.create_task(self._keep_running(name, factory), name=name))
@@ -32,6 +37,8 @@ class BackgroundTasks:
         while True:
             try:
                 await factory()
+                if self._stopping:
+                    return
                 log.error("task %s returned unexpectedly; restarting", name)
             except asyncio.CancelledError:
                 raise
@@ -41,6 +48,7 @@ class BackgroundTasks:
             await asyncio.sleep(RESTART_DELAY_SECONDS)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

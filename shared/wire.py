@@ -123,7 +123,7 @@ def to_headers(meta: FrameMeta) -> dict[str, str]:
 
 
 def from_headers(camera: str, headers: Mapping[str, str]) -> FrameMeta:
-    """Metadata of an ingested frame; width/height of 0 are filled in later from the JPEG."""
+    """Metadata of an ingested frame (every header but X-Frame-Sent-Ns is required)."""
     captured = _parse_int(HEADER_CAPTURED_NS, headers.get(HEADER_CAPTURED_NS))
     return FrameMeta(
         camera=camera,
@@ -158,7 +158,7 @@ def from_ws_message(message: bytes) -> tuple[FrameMeta, bytes]:
         raise WireError("header is not a JSON object")
     try:
         meta = FrameMeta(
-            camera=str(header["camera"]),
+            camera=_strict_str(header, "camera"),
             seq=_strict_int(header, "seq"),
             captured_ns=_strict_int(header, "captured_ns"),
             sent_ns=_strict_int(header, "sent_ns"),
@@ -170,6 +170,13 @@ def from_ws_message(message: bytes) -> tuple[FrameMeta, bytes]:
     jpeg = message[start + header_len :]
     check_jpeg(jpeg)
     return meta, jpeg
+
+
+def _strict_str(header: dict[str, object], name: str) -> str:
+    value = header[name]
+    if not isinstance(value, str):
+        raise WireError(f"field {name} must be a string")
+    return value
 
 
 def _strict_int(header: dict[str, object], name: str) -> int:

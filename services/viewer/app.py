@@ -35,7 +35,7 @@ def create_app(settings: ViewerSettings) -> web.Application:
     readiness = Readiness()
     add_health_routes(app, readiness)
     app.router.add_get("/", index)
-    app.router.add_get("/stream.mjpg", stream_mjpeg)
+    app.router.add_get("/stream.mjpg", stream_mjpeg, allow_head=False)  # the fan-out writes a body
     app.router.add_get("/snapshot.jpg", snapshot)
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/cameras", cameras)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -20,7 +21,8 @@ from services.viewer.settings import ViewerSettings
 from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
-from shared.settings import CAMERA_ID_PATTERN
+from shared.settings import is_camera_id
+from shared.tasks import TASK_RESTARTS
 from shared.wire import (
     CAMERAS_KEY,
     STREAM_KEY_PREFIX,
@@ -131,40 +133,35 @@ class RedisFollower(Follower):
         members = cast(set[bytes], await self._redis.smembers(CAMERAS_KEY))
         for raw in sorted(members):
             camera = raw.decode("ascii", "replace")
-            if CAMERA_ID_PATTERN.fullmatch(camera):
+            if is_camera_id(camera):
                 self.registry.ensure(camera)
             else:
                 self._malformed("bad_camera", f"camera id {camera[:80]!r} in {CAMERAS_KEY}")
 
-    async def _jump_to_newest(self, camera: str) -> None:
+    async def _jump_to_newest(self, camera: str, skipped: int = 0) -> None:
         newest = cast(list[StreamEntry], await self._redis.xrevrange(stream_key(camera), count=1))
         # "0-0" on an empty stream: XREAD then returns its first entry, whenever it comes.
         self._last_ids[camera] = newest[0][0] if newest else b"0-0"
         if newest:
-            self._deliver(camera, newest[0][1])
+            self._deliver(camera, newest[0][1], skipped)
 
     async def _take(self, camera: str, entries: list[StreamEntry]) -> None:
         if not entries:
             return
         self._last_ids[camera] = entries[-1][0]
-        pipeline = self.registry.get(camera)
-        if pipeline is None:
-            return
         if len(entries) == XREAD_BATCH:
             # A full batch means more may be waiting behind it: skip straight to the newest.
             before = self._last_ids[camera]
-            await self._jump_to_newest(camera)
+            await self._jump_to_newest(camera, skipped=len(entries))
             if self._last_ids[camera] != before:
-                pipeline.drop("receive", "superseded", len(entries))
                 return
         # Newest first; an older entry is used only when every newer one is malformed.
         for index in range(len(entries) - 1, -1, -1):
-            if self._deliver(camera, entries[index][1]):
-                if index:
-                    pipeline.drop("receive", "superseded", index)
+            if self._deliver(camera, entries[index][1], skipped=index):
                 return
 
-    def _deliver(self, camera: str, fields: dict[bytes, bytes]) -> bool:
+    def _deliver(self, camera: str, fields: dict[bytes, bytes], skipped: int = 0) -> bool:
+        """Hands a stream entry to the camera's pipeline; ``skipped`` older ones were passed over."""
         pipeline = self.registry.get(camera)
         if pipeline is None:
             return False
@@ -176,7 +173,7 @@ class RedisFollower(Follower):
         if meta.camera != camera:
             self._malformed("camera_mismatch", f"entry for {meta.camera} in the stream of {camera}")
             return False
-        pipeline.receive(meta, jpeg)
+        pipeline.receive(meta, jpeg, superseded=skipped)
         return True
 
     async def close(self) -> None:
@@ -207,7 +204,9 @@ class GatewayFollower(Follower):
                 for camera in [*self.settings.pinned_cameras, *await self._discover()]:
                     pipeline = self.registry.ensure(camera)
                     if pipeline is not None and camera not in self._sockets:
-                        self._sockets[camera] = asyncio.create_task(self._follow_camera(pipeline))
+                        task = asyncio.create_task(self._follow_camera(pipeline), name=f"ws_{camera}")
+                        task.add_done_callback(functools.partial(self._socket_task_ended, camera))
+                        self._sockets[camera] = task
                 await asyncio.sleep(self.settings.viewer_discovery_seconds)
         finally:
             for task in self._sockets.values():
@@ -215,6 +214,14 @@ class GatewayFollower(Follower):
             await asyncio.gather(*self._sockets.values(), return_exceptions=True)
             self._sockets.clear()
             await self._session.close()
+
+    def _socket_task_ended(self, camera: str, task: asyncio.Task[None]) -> None:
+        # Only a bug ends a socket task early; the next discovery round starts it again.
+        self._sockets.pop(camera, None)
+        self._connected_cameras.discard(camera)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("following camera %s crashed; restarting", camera, exc_info=exc)
+            TASK_RESTARTS.labels("follow_camera").inc()
 
     async def _discover(self) -> list[str]:
         assert self._session is not None
@@ -224,12 +231,16 @@ class GatewayFollower(Follower):
             ) as response:
                 response.raise_for_status()
                 body = await response.json()
-            return [str(entry["camera"]) for entry in body.get("cameras", [])][
-                : self.settings.viewer_max_cameras
-            ]
+            listed = body["cameras"] if isinstance(body, dict) else []
+            cameras = [entry.get("camera") for entry in listed if isinstance(entry, dict)]
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.debug("camera discovery failed: %s", exc)
             return []
+        for camera in cameras:
+            if not is_camera_id(camera):
+                self._malformed("bad_camera", f"camera id {str(camera)[:80]!r} in the gateway's list")
+        valid = [c for c in cameras if is_camera_id(c)]
+        return valid[: self.settings.viewer_max_cameras]
 
     async def _follow_camera(self, pipeline: CameraPipeline) -> None:
         assert self._session is not None
@@ -243,6 +254,7 @@ class GatewayFollower(Follower):
                     self._connected_cameras.add(pipeline.camera)
                     self._mark_up()
                     backoff.reset()
+                    log.info("subscribed to camera %s", pipeline.camera)
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.BINARY:
                             self._on_message(pipeline, message.data)
@@ -252,7 +264,14 @@ class GatewayFollower(Follower):
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 error = exc
             self._connected_cameras.discard(pipeline.camera)
-            self._mark_down(error, delay := backoff.next_delay())
+            delay = backoff.next_delay()
+            if self._connected_cameras:
+                # The gateway still serves other cameras: this one's socket alone is down.
+                log.warning(
+                    "camera %s: WebSocket lost (%s); retrying in %.0fs", pipeline.camera, error, delay
+                )
+            else:
+                self._mark_down(error, delay)
             await asyncio.sleep(delay)
 
     def _on_message(self, pipeline: CameraPipeline, data: bytes) -> None:

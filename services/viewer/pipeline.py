@@ -50,11 +50,17 @@ class CameraPipeline:
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
         self._show_no_signal("waiting for the first frame")
 
-    def receive(self, meta: FrameMeta, jpeg: bytes) -> None:
-        """Called by a transport follower with each frame it took; never blocks."""
+    def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
+        """Called by a transport follower with each frame it took; never blocks.
+
+        ``superseded`` older frames were available but passed over for this one; any other
+        jump in sequence numbers is a gap upstream (lost, or skipped before reaching us).
+        """
         metrics.FRAMES_RECEIVED.labels(self.camera, self.settings.transport).inc()
-        if self._last_seq is not None and meta.seq > self._last_seq + 1:
-            self.drop("receive", "upstream_gap", meta.seq - self._last_seq - 1)
+        if superseded:
+            self.drop("receive", "superseded", superseded)
+        if self._last_seq is not None and (gap := meta.seq - self._last_seq - 1 - superseded) > 0:
+            self.drop("receive", "upstream_gap", gap)
         self._last_seq = meta.seq
         received_ns = time.time_ns()
         metrics.STAGE_SECONDS.labels("transport").observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
@@ -182,6 +188,8 @@ class CameraRegistry:
         return pipeline
 
     def end_streams(self) -> None:
+        """Shutdown: every broadcast ends, which releases each browser's handler."""
+        self._tasks.begin_stop()  # the fan-outs return now; that is no crash
         for pipeline in self.pipelines.values():
             pipeline.frames.close()
 

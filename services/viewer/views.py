@@ -13,7 +13,7 @@ from services.viewer.fanout import StreamClient
 from services.viewer.followers import Follower
 from services.viewer.pipeline import CameraPipeline, CameraRegistry
 from services.viewer.settings import ViewerSettings
-from shared.settings import CAMERA_ID_PATTERN
+from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
 log = logging.getLogger("framebus.viewer")
@@ -29,7 +29,7 @@ NO_CACHE = {"Cache-Control": "no-store"}
 
 def _pipeline(request: web.Request) -> CameraPipeline:
     camera = request.query.get("camera") or request.app[SETTINGS].camera_id
-    if not CAMERA_ID_PATTERN.fullmatch(camera):
+    if not is_camera_id(camera):
         raise web.HTTPBadRequest(text="camera must match [A-Za-z0-9_-]{1,64}\n")
     pipeline = request.app[REGISTRY].get(camera)
     if pipeline is None:
@@ -37,8 +37,11 @@ def _pipeline(request: web.Request) -> CameraPipeline:
     return pipeline
 
 
+INDEX_HTML = (STATIC / "index.html").read_text()  # read once: the page is static
+
+
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=(STATIC / "index.html").read_text(), content_type="text/html", headers=NO_CACHE)
+    return web.Response(text=INDEX_HTML, content_type="text/html", headers=NO_CACHE)
 
 
 async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
@@ -49,29 +52,30 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="too many stream clients (VIEWER_MAX_CLIENTS)\n")
     browser = request.query.get("framing") == "browser"
     response = web.StreamResponse(headers={"Content-Type": mjpeg.CONTENT_TYPE, **NO_CACHE})
-    # Chunked on HTTP/1.1 by our choice, so the fan-out knows the framing it must write.
-    chunked = request.version >= HttpVersion11
-    if chunked:
-        response.enable_chunked_encoding()
-    await response.prepare(request)
-    # The first write goes through aiohttp: it sends the buffered headers with it.
-    await response.write(mjpeg.BROWSER_OPENING if browser else mjpeg.OPENING)
-    transport = request.transport
-    if transport is None:
-        return response  # the browser left before the headers went out
-    client = StreamClient(transport, chunked, browser)
-    streams.add(response)
+    streams.add(response)  # counted before the first await, so a burst cannot pass the limit
     gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
     gauge.inc()
     peer = request.remote or "?"
     log.info("viewer joined camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
+    client: StreamClient | None = None
     try:
+        # Chunked on HTTP/1.1 by our choice, so the fan-out knows the framing it must write.
+        chunked = request.version >= HttpVersion11
+        if chunked:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        # The first write goes through aiohttp: it sends the buffered headers with it.
+        await response.write(mjpeg.BROWSER_OPENING if browser else mjpeg.OPENING)
+        if request.transport is None:
+            return response  # the browser left before the headers went out
+        client = StreamClient(request.transport, chunked, browser)
         pipeline.fanout.add(client)
         # The camera's fan-out writes the frames; this handler only waits for the end
         # (the browser leaving cancels it; shutdown sets ``done``).
         await client.done.wait()
     finally:
-        pipeline.fanout.remove(client)
+        if client is not None:
+            pipeline.fanout.remove(client)
         streams.discard(response)
         gauge.dec()
         log.info("viewer left camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
@@ -81,8 +85,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
 async def snapshot(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
     frame = pipeline.frames.latest
-    if frame is None:
-        raise web.HTTPServiceUnavailable(text="no frame yet\n")
+    assert frame is not None  # a pipeline publishes its "waiting" card when it is created
     headers = {
         HEADER_CAMERA: pipeline.camera,
         HEADER_SEQ: str(frame.seq),
@@ -101,7 +104,7 @@ async def stats(request: web.Request) -> web.Response:
             **pipeline.summary(),
             "transport": settings.transport,
             "upstream_connected": follower.connected,
-            "clients": len(request.app[STREAMS]),
+            "clients": len(pipeline.fanout.clients),
             "size": [settings.viewer_width, settings.viewer_height],
         },
         headers=NO_CACHE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from services.capture.sources import parse_source
 from services.viewer import mjpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
-from shared.logs import JsonFormatter, RateLimitedLog, redact
+from shared.logs import JsonFormatter, RateLimitedLog, TextFormatter, redact
 from shared.settings import describe_settings_error, env_names
 
 
@@ -76,3 +77,12 @@ def test_rate_limited_log_folds_repeats(caplog: pytest.LogCaptureFixture) -> Non
         for _ in range(100):
             limited.warning("dropping frames")
     assert len(caplog.records) == 1
+
+
+def test_text_log_lines_redact_secrets_in_tracebacks_too() -> None:
+    try:
+        raise ConnectionError("cannot reach redis://:hunter2@db:6379/0")
+    except ConnectionError:
+        record = logging.LogRecord("framebus", logging.ERROR, __file__, 1, "lost", None, sys.exc_info())
+    line = TextFormatter("%(message)s").format(record)
+    assert "hunter2" not in line and "redis://:***@db:6379/0" in line
