@@ -32,7 +32,7 @@ def create_app(settings: CaptureSettings) -> web.Application:
         app[SERVICE] = service
         readiness.add("source", service.source_readiness)
         for sink in sinks:
-            readiness.add(sink.transport, sink.readiness)
+            readiness.add(sink.transport, sink.link.readiness)
         tasks = BackgroundTasks()
         tasks.start("read_source", service.read_source)
         tasks.start("encode_and_publish", service.encode_and_publish)

@@ -7,8 +7,6 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared.metrics import (  # noqa: F401 - re-exported for this service's modules
     FRAMES_DROPPED,
     STAGE_SECONDS,
-    TRANSPORT_RECONNECTS,
-    TRANSPORT_UP,
 )
 
 FRAMES_CAPTURED = Counter("framebus_frames_captured_total", "Frames read from the source.", ["camera"])

@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 from services.capture import metrics
 from services.capture.settings import CaptureSettings
 from shared.backoff import Backoff
-from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.newest import NewestSlot
+from shared.transport import TransportLink
 from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_headers, to_stream_fields
 
 log = logging.getLogger("framebus.capture.sinks")
@@ -48,8 +48,7 @@ class FrameSink(ABC):
     def __init__(self, camera: str) -> None:
         self.camera = camera
         self.slot: NewestSlot[EncodedFrame] = NewestSlot(self._count_superseded)
-        self.connected = False
-        self.last_error = "not connected yet"
+        self.link = TransportLink(self.transport, "transport", log)
         self._backoff = Backoff()
         self._retry_at = 0.0
         self._drop_log = RateLimitedLog(log)
@@ -60,13 +59,10 @@ class FrameSink(ABC):
     async def close(self) -> None:  # noqa: B027 - sinks without resources need nothing
         pass
 
-    def readiness(self) -> CheckResult:
-        return CheckResult(self.connected, "connected" if self.connected else self.last_error)
-
     async def run(self) -> None:
         while True:
             frame = await self.slot.get()
-            if not self.connected and time.monotonic() < self._retry_at:
+            if not self.link.connected and time.monotonic() < self._retry_at:
                 self._drop(frame, "transport_down")
                 continue
             await self._deliver(frame)
@@ -77,39 +73,19 @@ class FrameSink(ABC):
             await self.send(frame)
         except SinkRejected as exc:
             # Reachable but refusing (bad token, say): not ready, yet no reason to back off.
-            self.connected, self.last_error = False, str(exc)
+            self.link.down(str(exc))
             self._drop(frame, "rejected", str(exc))
             return
         except (TimeoutError, OSError, RedisError, aiohttp.ClientError) as exc:
-            self._mark_down(f"{type(exc).__name__}: {exc}".strip(": "))
+            delay = self._backoff.next_delay()
+            self._retry_at = time.monotonic() + delay
+            self.link.down(exc, retry_in=delay)
             self._drop(frame, "transport_error")
             return
         metrics.STAGE_SECONDS.labels(f"publish_{self.transport}").observe(time.perf_counter() - started)
         metrics.FRAMES_PUBLISHED.labels(self.camera, self.transport).inc()
-        if not self.connected:
-            self._mark_up()
-
-    def _mark_up(self) -> None:
-        if self._backoff.failures:
-            metrics.TRANSPORT_RECONNECTS.labels(self.transport).inc()
-        log.info("%s transport connected", self.transport)
-        self.connected = True
         self._backoff.reset()
-        metrics.TRANSPORT_UP.labels(self.transport).set(1)
-
-    def _mark_down(self, error: str) -> None:
-        delay = self._backoff.next_delay()
-        self._retry_at = time.monotonic() + delay
-        if self.connected or self._backoff.failures == 1:
-            log.warning(
-                "%s transport lost (%s); retrying in %.0fs, dropping frames meanwhile",
-                self.transport,
-                error,
-                delay,
-            )
-        self.connected = False
-        self.last_error = error
-        metrics.TRANSPORT_UP.labels(self.transport).set(0)
+        self.link.up()
 
     def _drop(self, frame: EncodedFrame, reason: str, detail: str = "") -> None:
         metrics.FRAMES_DROPPED.labels(self.camera, self.transport, reason).inc()
@@ -142,7 +118,7 @@ class RedisSink(FrameSink):
         async with self._redis.pipeline(transaction=False) as pipe:
             # Re-register now and then, not only after a failure: a Redis restarted empty
             # between two frames (the pool's one retry hides it) would otherwise forget us.
-            if not self.connected or time.monotonic() >= self._register_at:
+            if not self.link.connected or time.monotonic() >= self._register_at:
                 pipe.sadd(CAMERAS_KEY, self.camera)
                 self._register_at = time.monotonic() + REGISTER_INTERVAL_SECONDS
             # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of

@@ -23,6 +23,7 @@ from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.settings import is_camera_id
 from shared.tasks import TASK_RESTARTS
+from shared.transport import TransportLink, describe_error
 from shared.wire import (
     CAMERAS_KEY,
     STREAM_KEY_PREFIX,
@@ -49,9 +50,7 @@ class Follower(ABC):
     def __init__(self, settings: ViewerSettings, registry: CameraRegistry) -> None:
         self.settings = settings
         self.registry = registry
-        self.connected = False
-        self.last_error = "not connected yet"
-        self._ever_failed = False
+        self.link = TransportLink(self.transport, "upstream", log)
 
     @abstractmethod
     async def run(self) -> None: ...
@@ -60,25 +59,7 @@ class Follower(ABC):
         pass
 
     def readiness(self) -> CheckResult:
-        return CheckResult(self.connected, "connected" if self.connected else self.last_error)
-
-    def _mark_up(self) -> None:
-        if self.connected:
-            return
-        if self._ever_failed:
-            metrics.TRANSPORT_RECONNECTS.labels(self.transport).inc()
-        log.info("%s upstream connected", self.transport)
-        self.connected = True
-        metrics.TRANSPORT_UP.labels(self.transport).set(1)
-
-    def _mark_down(self, error: BaseException | str, delay: float) -> None:
-        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}".strip(": ")
-        if self.connected or not self._ever_failed:
-            log.warning("%s upstream lost (%s); retrying in %.0fs", self.transport, text, delay)
-        self.connected = False
-        self._ever_failed = True
-        self.last_error = text
-        metrics.TRANSPORT_UP.labels(self.transport).set(0)
+        return self.link.readiness()
 
     def _malformed(self, reason: str, detail: str) -> None:
         metrics.MALFORMED.labels(self.transport, reason).inc()
@@ -106,11 +87,11 @@ class RedisFollower(Follower):
         while True:
             try:
                 await self._redis.ping()
-                self._mark_up()
+                self.link.up()
                 backoff.reset()
                 await self._follow()
             except (RedisError, OSError) as exc:
-                self._mark_down(exc, delay := backoff.next_delay())
+                self.link.down(exc, retry_in=(delay := backoff.next_delay()))
                 await asyncio.sleep(delay)
 
     async def _follow(self) -> None:
@@ -195,7 +176,7 @@ class GatewayFollower(Follower):
         camera = self.settings.camera_id
         if camera in self._connected_cameras:
             return CheckResult(True, f"subscribed to {camera}")
-        return CheckResult(False, self.last_error)
+        return CheckResult(False, self.link.last_error)
 
     async def run(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=2.0))
@@ -252,7 +233,7 @@ class GatewayFollower(Follower):
                     url, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_WS_MESSAGE_BYTES, compress=0
                 ) as ws:
                     self._connected_cameras.add(pipeline.camera)
-                    self._mark_up()
+                    self.link.up()
                     backoff.reset()
                     log.info("subscribed to camera %s", pipeline.camera)
                     async for message in ws:
@@ -267,11 +248,10 @@ class GatewayFollower(Follower):
             delay = backoff.next_delay()
             if self._connected_cameras:
                 # The gateway still serves other cameras: this one's socket alone is down.
-                log.warning(
-                    "camera %s: WebSocket lost (%s); retrying in %.0fs", pipeline.camera, error, delay
-                )
+                text = describe_error(error)
+                log.warning("camera %s: WebSocket lost (%s); retrying in %.0fs", pipeline.camera, text, delay)
             else:
-                self._mark_down(error, delay)
+                self.link.down(error, retry_in=delay)
             await asyncio.sleep(delay)
 
     def _on_message(self, pipeline: CameraPipeline, data: bytes) -> None:

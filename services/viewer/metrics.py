@@ -8,8 +8,6 @@ from shared.metrics import (  # noqa: F401 - re-exported for this service's modu
     FRAMES_DROPPED,
     FRAMES_RECEIVED,
     STAGE_SECONDS,
-    TRANSPORT_RECONNECTS,
-    TRANSPORT_UP,
 )
 
 LATENCY_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100, 0.250, 0.5, 1.0, 2.5)

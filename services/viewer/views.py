@@ -103,7 +103,7 @@ async def stats(request: web.Request) -> web.Response:
         {
             **pipeline.summary(),
             "transport": settings.transport,
-            "upstream_connected": follower.connected,
+            "upstream_connected": follower.link.connected,
             "clients": len(pipeline.fanout.clients),
             "size": [settings.viewer_width, settings.viewer_height],
         },
