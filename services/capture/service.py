@@ -42,6 +42,10 @@ class CaptureService:
         self._encoder_took = asyncio.Event()  # set when the encoder takes the captured frame
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="jpeg-encode")
         self._seq = 0
+        # Per-frame metric children, bound once (labels() is a locked dict lookup per call).
+        self._read_seconds = metrics.STAGE_SECONDS.labels("read")
+        self._encode_seconds = metrics.STAGE_SECONDS.labels("encode")
+        self._captured_total = metrics.FRAMES_CAPTURED.labels(self.camera)
 
     # --- readiness ---------------------------------------------------------------------------
 
@@ -105,8 +109,8 @@ class CaptureService:
                 raise SourceLost(f"read failed: {exc}") from None
             if frame is None:
                 raise SourceLost("source ended or read failed")
-            metrics.STAGE_SECONDS.labels("read").observe(time.perf_counter() - started)
-            metrics.FRAMES_CAPTURED.labels(self.camera).inc()
+            self._read_seconds.observe(time.perf_counter() - started)
+            self._captured_total.inc()
             if self._spec.live:
                 if not pacer.admit(time.monotonic()):
                     metrics.FRAMES_DROPPED.labels(self.camera, "capture", "fps_cap").inc()
@@ -133,7 +137,7 @@ class CaptureService:
             self._encoder_took.set()
             started = time.perf_counter()
             ok, buffer = await loop.run_in_executor(self._encoder, cv2.imencode, ".jpg", frame, params)
-            metrics.STAGE_SECONDS.labels("encode").observe(time.perf_counter() - started)
+            self._encode_seconds.observe(time.perf_counter() - started)
             if not ok:
                 metrics.FRAMES_DROPPED.labels(self.camera, "encode", "encode_failed").inc()
                 continue

@@ -49,6 +49,8 @@ class FrameSink(ABC):
         self.camera = camera
         self.slot: NewestSlot[EncodedFrame] = NewestSlot(self._count_superseded)
         self.link = TransportLink(self.transport, "transport", log)
+        self._publish_seconds = metrics.STAGE_SECONDS.labels(f"publish_{self.transport}")
+        self._published_total = metrics.FRAMES_PUBLISHED.labels(camera, self.transport)
         self._backoff = Backoff()
         self._retry_at = 0.0
         self._drop_log = RateLimitedLog(log)
@@ -82,8 +84,8 @@ class FrameSink(ABC):
             self.link.down(exc, retry_in=delay)
             self._drop(frame, "transport_error")
             return
-        metrics.STAGE_SECONDS.labels(f"publish_{self.transport}").observe(time.perf_counter() - started)
-        metrics.FRAMES_PUBLISHED.labels(self.camera, self.transport).inc()
+        self._publish_seconds.observe(time.perf_counter() - started)
+        self._published_total.inc()
         self._backoff.reset()
         self.link.up()
 

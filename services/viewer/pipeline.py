@@ -30,6 +30,7 @@ class CameraPipeline:
         self.camera = camera
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
+        self._metrics = metrics.CameraMetrics(camera, settings.transport)
         self.fanout = MjpegFanout(camera, self.frames)
         self.stats = RollingStats()
         self.freshness = Freshness()
@@ -56,14 +57,14 @@ class CameraPipeline:
         ``superseded`` older frames were available but passed over for this one; any other
         jump in sequence numbers is a gap upstream (lost, or skipped before reaching us).
         """
-        metrics.FRAMES_RECEIVED.labels(self.camera, self.settings.transport).inc()
+        self._metrics.received.inc()
         if superseded:
             self.drop("receive", "superseded", superseded)
         if self._last_seq is not None and (gap := meta.seq - self._last_seq - 1 - superseded) > 0:
             self.drop("receive", "upstream_gap", gap)
         self._last_seq = meta.seq
         received_ns = time.time_ns()
-        metrics.STAGE_SECONDS.labels("transport").observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
+        self._metrics.transport_seconds.observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
         self._incoming.put((meta, jpeg, received_ns))
 
     def drop(self, stage: str, reason: str, count: int = 1) -> None:
@@ -74,7 +75,7 @@ class CameraPipeline:
         loop = asyncio.get_running_loop()
         while True:
             meta, jpeg, received_ns = await self._incoming.get()
-            metrics.STAGE_SECONDS.labels("render_wait").observe((time.time_ns() - received_ns) / 1e9)
+            self._metrics.render_wait_seconds.observe((time.time_ns() - received_ns) / 1e9)
             rendered = await loop.run_in_executor(
                 self._executor, self._renderer.render, jpeg, meta.width, meta.height
             )
@@ -86,11 +87,11 @@ class CameraPipeline:
             ready_ns = time.time_ns()
             # Clocks of two hosts can disagree; a negative latency says nothing useful.
             latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
-            metrics.STAGE_SECONDS.labels("decode").observe(timings.decode)
-            metrics.STAGE_SECONDS.labels("resize").observe(timings.resize)
-            metrics.STAGE_SECONDS.labels("reencode").observe(timings.encode)
-            metrics.END_TO_END.labels(self.camera).observe(latency)
-            metrics.FRAMES_RENDERED.labels(self.camera).inc()
+            self._metrics.decode_seconds.observe(timings.decode)
+            self._metrics.resize_seconds.observe(timings.resize)
+            self._metrics.reencode_seconds.observe(timings.encode)
+            self._metrics.end_to_end.observe(latency)
+            self._metrics.rendered.inc()
             self.stats.record(latency)
             # Fresh means shown: a camera whose frames arrive but never decode has no signal.
             self.freshness.mark()
