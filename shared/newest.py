@@ -1,7 +1,8 @@
 """Newest-value-wins hand-offs between asyncio tasks: nothing here ever queues.
 
 :class:`NewestSlot` connects one producer to one consumer: ``put`` overwrites whatever the
-consumer has not taken yet, and reports it through ``on_drop`` so the caller can count it.
+consumer has not taken yet, and reports it through ``on_drop`` so the caller can count it;
+a producer that pulls its values can ``wait_empty`` instead, and drop nothing.
 :class:`Broadcast` gives many readers the newest value; each reader remembers the last
 version it saw, which makes it a size-1 slot per reader, and learns how many it skipped.
 """
@@ -20,6 +21,8 @@ class NewestSlot(Generic[T]):
         self._value: T | None = None
         self._has_value = False
         self._ready = asyncio.Event()
+        self._emptied = asyncio.Event()
+        self._emptied.set()
         self._on_drop = on_drop
 
     def put(self, value: T) -> None:
@@ -28,6 +31,7 @@ class NewestSlot(Generic[T]):
         self._value = value
         self._has_value = True
         self._ready.set()
+        self._emptied.clear()
 
     async def get(self) -> T:
         while not self._has_value:
@@ -37,7 +41,13 @@ class NewestSlot(Generic[T]):
         self._value = None
         self._has_value = False
         self._ready.clear()
+        self._emptied.set()
         return value  # type: ignore[return-value]
+
+    async def wait_empty(self) -> None:
+        """Until the consumer has taken the value: a producer that can choose *when* to fetch
+        (rather than being pushed to) fetches then, and nothing is fetched only to be dropped."""
+        await self._emptied.wait()
 
     def __bool__(self) -> bool:
         return self._has_value

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from abc import ABC, abstractmethod
 from typing import cast
 
@@ -26,7 +25,6 @@ from shared.tasks import TASK_RESTARTS
 from shared.transport import TransportLink, describe_error
 from shared.wire import (
     CAMERAS_KEY,
-    STREAM_KEY_PREFIX,
     WireError,
     from_stream_fields,
     from_ws_message,
@@ -67,7 +65,12 @@ class Follower(ABC):
 
 
 class RedisFollower(Follower):
-    """XREAD BLOCK on every followed camera's stream from the last id seen; newest entry wins."""
+    """One reader per followed camera, pulling its stream when its renderer wants a frame.
+
+    A reader fetches (XREAD BLOCK from the last id it saw) only once the renderer has taken
+    the previous frame, so a viewer slower than the camera transfers and parses only frames
+    it will show; whatever piled up meanwhile arrives in one reply and the newest entry wins.
+    """
 
     transport = "redis"
 
@@ -80,33 +83,39 @@ class RedisFollower(Follower):
             socket_timeout=XREAD_BLOCK_MS / 1000 + 2.0,
             retry=Retry(NoBackoff(), 1),
         )
-        self._last_ids: dict[str, bytes] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
+        """Discovers cameras every VIEWER_DISCOVERY_SECONDS and keeps a reader for each."""
         backoff = Backoff()
-        while True:
-            try:
-                await self._redis.ping()
+        try:
+            while True:
+                try:
+                    await self._discover()
+                except (RedisError, OSError) as exc:
+                    self.link.down(exc, retry_in=(delay := backoff.next_delay()))
+                    await asyncio.sleep(delay)
+                    continue
                 self.link.up()
                 backoff.reset()
-                await self._follow()
-            except (RedisError, OSError) as exc:
-                self.link.down(exc, retry_in=(delay := backoff.next_delay()))
-                await asyncio.sleep(delay)
+                for camera, pipeline in self.registry.pipelines.items():
+                    if camera not in self._readers:
+                        task = asyncio.create_task(self._read_camera(pipeline), name=f"xread_{camera}")
+                        task.add_done_callback(functools.partial(self._reader_ended, camera))
+                        self._readers[camera] = task
+                await asyncio.sleep(self.settings.viewer_discovery_seconds)
+        finally:
+            readers = list(self._readers.values())
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
 
-    async def _follow(self) -> None:
-        next_discovery = 0.0
-        while True:
-            if time.monotonic() >= next_discovery:
-                await self._discover()
-                next_discovery = time.monotonic() + self.settings.viewer_discovery_seconds
-            for camera in self.registry.pipelines:
-                if camera not in self._last_ids:
-                    await self._jump_to_newest(camera)
-            streams = {stream_key(camera): last for camera, last in self._last_ids.items()}
-            reply = await self._redis.xread(streams, count=XREAD_BATCH, block=XREAD_BLOCK_MS)  # type: ignore[arg-type]
-            for key, entries in cast(list[tuple[bytes, list[StreamEntry]]], reply or []):
-                await self._take(key.decode().removeprefix(STREAM_KEY_PREFIX), entries)
+    def _reader_ended(self, camera: str, task: asyncio.Task[None]) -> None:
+        # Only a bug ends a reader; the next discovery round starts it again.
+        self._readers.pop(camera, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("reading camera %s crashed; restarting", camera, exc_info=exc)
+            TASK_RESTARTS.labels("read_camera").inc()
 
     async def _discover(self) -> None:
         for camera in self.settings.pinned_cameras:
@@ -119,40 +128,53 @@ class RedisFollower(Follower):
             else:
                 self._malformed("bad_camera", f"camera id {camera[:80]!r} in {CAMERAS_KEY}")
 
-    async def _jump_to_newest(self, camera: str, skipped: int = 0) -> None:
-        newest = cast(list[StreamEntry], await self._redis.xrevrange(stream_key(camera), count=1))
-        # "0-0" on an empty stream: XREAD then returns its first entry, whenever it comes.
-        self._last_ids[camera] = newest[0][0] if newest else b"0-0"
-        if newest:
-            self._deliver(camera, newest[0][1], skipped)
+    async def _read_camera(self, pipeline: CameraPipeline) -> None:
+        key = stream_key(pipeline.camera)
+        last_id: bytes | None = None  # kept across reconnects: new entries' ids are larger
+        backoff = Backoff()
+        while True:
+            try:
+                if last_id is None:
+                    last_id = await self._newest(pipeline, key)
+                await pipeline.wait_for_demand()
+                reply = await self._redis.xread({key: last_id}, count=XREAD_BATCH, block=XREAD_BLOCK_MS)
+                for _, entries in cast(list[tuple[bytes, list[StreamEntry]]], reply or []):
+                    last_id = await self._take(pipeline, key, entries)
+                self.link.up()
+                backoff.reset()
+            except (RedisError, OSError) as exc:
+                self.link.down(exc, retry_in=(delay := backoff.next_delay()))
+                await asyncio.sleep(delay)
 
-    async def _take(self, camera: str, entries: list[StreamEntry]) -> None:
-        if not entries:
-            return
-        self._last_ids[camera] = entries[-1][0]
+    async def _newest(self, pipeline: CameraPipeline, key: str, skipped: int = 0) -> bytes:
+        """Hands over the stream's newest entry; returns its id ("0-0" for an empty stream,
+        from which XREAD returns the first entry, whenever it comes)."""
+        newest = cast(list[StreamEntry], await self._redis.xrevrange(key, count=1))
+        if not newest:
+            return b"0-0"
+        self._deliver(pipeline, newest[0][1], skipped)
+        return newest[0][0]
+
+    async def _take(self, pipeline: CameraPipeline, key: str, entries: list[StreamEntry]) -> bytes:
+        """Hands over the newest valid entry of an XREAD reply; returns the id to read after."""
         if len(entries) == XREAD_BATCH:
-            # A full batch means more may be waiting behind it: skip straight to the newest.
-            before = self._last_ids[camera]
-            await self._jump_to_newest(camera, skipped=len(entries))
-            if self._last_ids[camera] != before:
-                return
+            # A full reply means more may be waiting behind it: skip straight to the newest.
+            return await self._newest(pipeline, key, skipped=len(entries))
         # Newest first; an older entry is used only when every newer one is malformed.
         for index in range(len(entries) - 1, -1, -1):
-            if self._deliver(camera, entries[index][1], skipped=index):
-                return
+            if self._deliver(pipeline, entries[index][1], skipped=index):
+                break
+        return entries[-1][0]
 
-    def _deliver(self, camera: str, fields: dict[bytes, bytes], skipped: int = 0) -> bool:
-        """Hands a stream entry to the camera's pipeline; ``skipped`` older ones were passed over."""
-        pipeline = self.registry.get(camera)
-        if pipeline is None:
-            return False
+    def _deliver(self, pipeline: CameraPipeline, fields: dict[bytes, bytes], skipped: int = 0) -> bool:
+        """Hands a stream entry to the pipeline; ``skipped`` older ones were passed over."""
         try:
             meta, jpeg = from_stream_fields(fields)
         except WireError as exc:
-            self._malformed("bad_entry", f"{camera}: {exc}")
+            self._malformed("bad_entry", f"{pipeline.camera}: {exc}")
             return False
-        if meta.camera != camera:
-            self._malformed("camera_mismatch", f"entry for {meta.camera} in the stream of {camera}")
+        if meta.camera != pipeline.camera:
+            self._malformed("camera_mismatch", f"entry for {meta.camera} in the stream of {pipeline.camera}")
             return False
         pipeline.receive(meta, jpeg, superseded=skipped)
         return True

@@ -67,6 +67,10 @@ class CameraPipeline:
         self._metrics.transport_seconds.observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
         self._incoming.put((meta, jpeg, received_ns))
 
+    async def wait_for_demand(self) -> None:
+        """Until the renderer has taken the last frame handed to it: the time to fetch the next."""
+        await self._incoming.wait_empty()
+
     def drop(self, stage: str, reason: str, count: int = 1) -> None:
         metrics.FRAMES_DROPPED.labels(self.camera, stage, reason).inc(count)
         self.dropped[reason] = self.dropped.get(reason, 0) + count
