@@ -29,6 +29,10 @@ HEADER_CAMERA = "X-Frame-Camera"
 HEADER_AGE = "X-Frame-Age-Seconds"
 
 _WS_HEADER_LEN = struct.Struct(">I")
+# A subscriber of /cameras/{camera}/ws?pull=1 sends this text message for each frame it wants.
+PULL_REQUEST = "next"
+# Both ends of the gateway's WebSocket ping this often; a peer silent for longer is gone.
+WS_HEARTBEAT_SECONDS = 10.0
 MAX_WS_HEADER_BYTES = 4096
 MAX_DIMENSION = 16384
 _MAX_INT64 = 2**63 - 1

@@ -21,6 +21,8 @@ from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.wire import (
     HEADER_AGE,
     HEADER_CAMERA,
+    PULL_REQUEST,
+    WS_HEARTBEAT_SECONDS,
     WireError,
     check_jpeg,
     from_headers,
@@ -34,9 +36,6 @@ reject_log = RateLimitedLog(log)
 HUB = web.AppKey("hub", CameraHub)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
-
-# A subscriber that has not answered a ping for this long is gone.
-WS_HEARTBEAT_SECONDS = 10.0
 
 
 def _reject(status: Callable[..., web.HTTPException], reason: str, message: str) -> web.HTTPException:
@@ -146,17 +145,24 @@ async def list_cameras(request: web.Request) -> web.Response:
 
 
 async def subscribe(request: web.Request) -> web.WebSocketResponse:
-    """Sends each camera's newest frame; a slow subscriber skips frames, it never queues."""
+    """Sends each camera's newest frame; a slow subscriber skips frames, it never queues.
+
+    With ``?pull=1`` a frame is sent only after the subscriber asked for one with a text
+    message ``next``: a consumer slower than the camera then receives only frames it will use.
+    """
     camera = _camera(request)
+    wanted = asyncio.Event() if request.query.get("pull") == "1" else None
     ws = web.WebSocketResponse(compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=4096)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
-    sender = asyncio.create_task(_send_newest_frames(ws, request.app[HUB], camera))
+    sender = asyncio.create_task(_send_newest_frames(ws, request.app[HUB], camera, wanted))
     try:
-        # Reading is what processes the peer's pings and close frame; the sender runs beside it.
+        # Reading is what processes the peer's pings, close frame and requests.
         async for message in ws:
             if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
+            if wanted is not None and message.type == WSMsgType.TEXT and message.data == PULL_REQUEST:
+                wanted.set()  # one pending request at most, however often it is asked
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
@@ -165,7 +171,9 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _send_newest_frames(ws: web.WebSocketResponse, hub: CameraHub, camera: str) -> None:
+async def _send_newest_frames(
+    ws: web.WebSocketResponse, hub: CameraHub, camera: str, wanted: asyncio.Event | None
+) -> None:
     try:
         # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
         feed = await hub.wait_for_feed(camera)
@@ -177,6 +185,9 @@ async def _send_newest_frames(ws: web.WebSocketResponse, hub: CameraHub, camera:
     seen = 0
     try:
         while not ws.closed:
+            if wanted is not None:
+                await wanted.wait()
+                wanted.clear()
             version, frame = await feed.frames.next_after(seen)
             if seen and version - seen > 1:
                 skipped = version - seen - 1

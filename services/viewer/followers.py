@@ -25,6 +25,8 @@ from shared.tasks import TASK_RESTARTS
 from shared.transport import TransportLink, describe_error
 from shared.wire import (
     CAMERAS_KEY,
+    PULL_REQUEST,
+    WS_HEARTBEAT_SECONDS,
     WireError,
     from_stream_fields,
     from_ws_message,
@@ -39,7 +41,6 @@ StreamEntry = tuple[bytes, dict[bytes, bytes]]
 XREAD_BLOCK_MS = 1000
 XREAD_BATCH = 16
 MAX_WS_MESSAGE_BYTES = 64 * 1024 * 1024
-WS_HEARTBEAT_SECONDS = 10.0
 
 
 class Follower(ABC):
@@ -247,7 +248,9 @@ class GatewayFollower(Follower):
 
     async def _follow_camera(self, pipeline: CameraPipeline) -> None:
         assert self._session is not None
-        url = f"{self.settings.gateway_url}/cameras/{pipeline.camera}/ws"
+        # pull=1: the gateway sends a frame only when asked, so frames the renderer would
+        # supersede are neither sent nor parsed (see docs/protocol.md).
+        url = f"{self.settings.gateway_url}/cameras/{pipeline.camera}/ws?pull=1"
         backoff = Backoff()
         while True:
             try:
@@ -258,11 +261,7 @@ class GatewayFollower(Follower):
                     self.link.up()
                     backoff.reset()
                     log.info("subscribed to camera %s", pipeline.camera)
-                    async for message in ws:
-                        if message.type == aiohttp.WSMsgType.BINARY:
-                            self._on_message(pipeline, message.data)
-                        elif message.type == aiohttp.WSMsgType.ERROR:
-                            break
+                    await self._pull_frames(pipeline, ws)
                 error: BaseException | str = "gateway closed the WebSocket"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 error = exc
@@ -275,6 +274,17 @@ class GatewayFollower(Follower):
             else:
                 self.link.down(error, retry_in=delay)
             await asyncio.sleep(delay)
+
+    async def _pull_frames(self, pipeline: CameraPipeline, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Asks for a frame whenever the renderer has taken the last one; returns when the socket ends."""
+        while True:
+            await pipeline.wait_for_demand()
+            await ws.send_str(PULL_REQUEST)
+            message = await ws.receive()  # pings and pongs are answered inside aiohttp
+            if message.type == aiohttp.WSMsgType.BINARY:
+                self._on_message(pipeline, message.data)
+            elif message.type != aiohttp.WSMsgType.TEXT:
+                return  # CLOSE, CLOSING, CLOSED or ERROR
 
     def _on_message(self, pipeline: CameraPipeline, data: bytes) -> None:
         try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import cv2
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient
 
 from services.gateway.app import create_app
@@ -82,3 +85,29 @@ async def test_gateway_readiness_does_not_wait_for_cameras(aiohttp_client) -> No
     assert (await response.json())["checks"]["ingest"]["ok"] is True
     assert (await client.get("/livez")).status == 200
     assert "framebus_frames_received_total" in await (await client.get("/metrics")).text()
+
+
+async def test_pull_subscriber_gets_a_frame_only_when_it_asks_and_then_the_newest(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings()))
+    await post(client, "cam0", 1)
+    async with client.ws_connect("/cameras/cam0/ws?pull=1") as ws:
+        with pytest.raises(asyncio.TimeoutError):
+            await ws.receive_bytes(timeout=0.2)  # nothing until asked
+        await ws.send_str("next")
+        assert from_ws_message(await ws.receive_bytes(timeout=2))[0].seq == 1
+        for seq in range(2, 6):
+            await post(client, "cam0", seq)
+        await ws.send_str("next")
+        await ws.send_str("next")  # asking twice still means one frame
+        assert from_ws_message(await ws.receive_bytes(timeout=2))[0].seq == 5
+        with pytest.raises(asyncio.TimeoutError):
+            await ws.receive_bytes(timeout=0.2)
+
+
+async def test_subscriber_to_a_camera_without_frames_waits_and_takes_no_camera_slot(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(GatewaySettings(gateway_max_cameras=1)))
+    async with client.ws_connect("/cameras/ghost/ws") as ghost:
+        assert (await (await client.get("/cameras")).json())["cameras"] == []
+        assert await post(client, "cam0", 1) == 204  # the reader did not use up the one slot
+        with pytest.raises(asyncio.TimeoutError):
+            await ghost.receive_bytes(timeout=0.2)
