@@ -185,7 +185,8 @@ class RedisFollower(Follower):
 
 
 class GatewayFollower(Follower):
-    """One WebSocket per followed camera; the gateway already sends only the newest frames."""
+    """One pull-mode WebSocket per followed camera: a frame is asked for when the renderer is free,
+    and the gateway answers with the newest it has."""
 
     transport = "http"
 
