@@ -8,7 +8,7 @@
 #   bench : same as test
 #
 # Installs missing Debian packages (only when root; otherwise prints the apt-get command and
-# exits 1), creates .venv with python3 >= 3.11 and runs `pip install -e '.[test,bench]'` only
+# exits 1), creates .venv with python3 >= 3.11 and runs `pip install -e '.[run,test,bench]'` only
 # when pyproject.toml changed since the last successful install. Works with no stdin / CI=true.
 set -euo pipefail
 
@@ -140,8 +140,8 @@ fi
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "$want" != "$have" ]; then
-    step "installing Python packages: pip install -e '.[test,bench]' (log: $VENV/pip-install.log)"
-    if ! "$VENV/bin/python" -m pip install -q -e '.[test,bench]' </dev/null >"$VENV/pip-install.log" 2>&1; then
+    step "installing Python packages: pip install -e '.[run,test,bench]' (log: $VENV/pip-install.log)"
+    if ! "$VENV/bin/python" -m pip install -q -e '.[run,test,bench]' </dev/null >"$VENV/pip-install.log" 2>&1; then
         tail -n 30 "$VENV/pip-install.log" >&2
         die "pip install failed (full log: $VENV/pip-install.log)"
     fi
