@@ -39,6 +39,33 @@ def hold(seconds: float, procs: list[Proc], tick: Callable[[float], None] | None
         time.sleep(min(0.5, left))
 
 
+Scrape = dict[str, list[tuple[str, dict[str, str], float]]]
+
+
+@dataclass
+class Window:
+    """One measurement: metrics scraped and CPU read around ``timing.measure`` seconds."""
+
+    before: Scrape
+    after: Scrape
+    cpu: CpuWindow
+    t0: int  # time.time_ns() at the start and end, to select latency records
+    t1: int
+
+
+def measure(stack: Stack, timing: Timing) -> Window:
+    """Warm up, then measure the running stack (raises ServiceDied if a process dies)."""
+    hold(timing.warm, stack.procs())
+    before = stack.scrape()
+    cpu = CpuWindow(stack.procs())
+    cpu.start()
+    t0 = time.time_ns()
+    hold(timing.measure, stack.procs())
+    t1 = time.time_ns()
+    cpu.stop()
+    return Window(before, stack.scrape(), cpu, t0, t1)
+
+
 def _peak_rss_mib(procs: list[Proc]) -> dict[str, float]:
     return {p.name: round(p.memory_kib("VmHWM") / 1024, 1) for p in procs if p.running}
 
@@ -60,21 +87,14 @@ def framebus_case(stack: Stack, name: str, capture_env: dict[str, str], timing: 
     try:
         capture.wait_status("/readyz", 60)
         stack.viewer.wait_status("/readyz", 30)
-        hold(timing.warm, stack.procs())
-        before = stack.scrape()
-        cpu = CpuWindow(stack.procs())
-        cpu.start()
-        t0 = time.time_ns()
-        hold(timing.measure, stack.procs())
-        t1 = time.time_ns()
-        cpu.stop()
-        after = stack.scrape()
+        window = measure(stack, timing)
         api = stack.viewer.get_json("/api/stats")
         rss = _peak_rss_mib(stack.procs())
     finally:
         stack.stop_captures()
-    counts = counter_deltas(before, after)
-    records = read_records(stack.latency_log, t0, t1, "cam0")
+    cpu, t0 = window.cpu, window.t0
+    counts = counter_deltas(window.before, window.after)
+    records = read_records(stack.latency_log, window.t0, window.t1, "cam0")
     rendered = counts["rendered"]
     seen = delivery(records)
     return {
@@ -217,17 +237,10 @@ def cameras_case(
         new = [stack.start_capture(env, f"cam{i}") for i in range(len(stack.captures), n)]
         for capture in new:
             capture.wait_status("/readyz", 90)
-        hold(timing.warm, stack.procs())
-        before = stack.scrape()
-        cpu = CpuWindow(stack.procs())
-        cpu.start()
-        t0 = time.time_ns()
-        hold(timing.measure, stack.procs())
-        t1 = time.time_ns()
-        cpu.stop()
-        after = stack.scrape()
-        counts = counter_deltas(before, after)
-        seen = delivery(read_records(stack.latency_log, t0, t1))
+        window = measure(stack, timing)
+        cpu = window.cpu
+        counts = counter_deltas(window.before, window.after)
+        seen = delivery(read_records(stack.latency_log, window.t0, window.t1))
         busy = sum(cpu.seconds.values()) / cpu.wall / (os.cpu_count() or 1)
         ok = seen["gap_drop_fraction"] < 0.01 and seen["min_camera_source_fps"] >= 0.99 * fps
         rows.append(
