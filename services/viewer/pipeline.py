@@ -117,6 +117,10 @@ class CameraPipeline:
                 self.live = False
                 self._show_no_signal(f"last frame {age:.0f}s ago")
 
+    def close(self) -> None:
+        if self._latency_log is not None:
+            self._latency_log.close()
+
     def _show_no_signal(self, detail: str) -> None:
         jpeg = no_signal_jpeg(self.settings.viewer_width, self.settings.viewer_height, self.camera, detail)
         self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
@@ -156,6 +160,9 @@ class LatencyLog:
             f"{camera},{meta.seq},{meta.captured_ns},{meta.sent_ns},{received_ns},{ready_ns},"
             f"{t.decode:.6f},{t.resize:.6f},{t.encode:.6f}\n"
         )
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class CameraRegistry:
@@ -201,3 +208,5 @@ class CameraRegistry:
     def close(self) -> None:
         self.end_streams()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for pipeline in self.pipelines.values():
+            pipeline.close()
