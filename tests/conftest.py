@@ -2,7 +2,7 @@
 
 Every fixture here stops what it started, even when the test fails.
 
-* ``free_port()`` / ``wait_until()`` / ``async_wait_until()`` are plain helpers
+* ``free_port()`` / ``wait_until()`` are plain helpers
   (``from tests.fixtures import free_port, wait_until``).
 * ``start_redis(port=None) -> RedisServer``; ``redis_server`` is one started for the test,
   ``redis_url`` its URL.
@@ -22,9 +22,9 @@ import pytest
 
 from tests.fixtures.processes import ServiceProcess, start_service_process
 from tests.fixtures.servers import RedisServer, RtspServer, gst_rtsp_available
-from tests.fixtures.util import async_wait_until, free_port, wait_until
+from tests.fixtures.util import free_port, wait_until
 
-__all__ = ["async_wait_until", "free_port", "wait_until"]
+__all__ = ["free_port", "wait_until"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.conftest import RtspFactory
-from tests.fixtures import async_wait_until, free_port, wait_until
+from tests.fixtures import free_port, wait_until
 from tests.fixtures.servers import RedisServer
 from tests.fixtures.util import port_open
 
@@ -56,16 +56,6 @@ def test_wait_until_returns_value_and_times_out() -> None:
     assert wait_until(lambda: next(calls) >= 3, timeout=2, interval=0.001) is True
     with pytest.raises(TimeoutError, match="never"):
         wait_until(lambda: False, timeout=0.05, interval=0.01, message="never")
-
-
-async def test_async_wait_until() -> None:
-    state = {"n": 0}
-
-    async def bump() -> int:
-        state["n"] += 1
-        return state["n"] if state["n"] >= 3 else 0
-
-    assert await async_wait_until(bump, timeout=2, interval=0.001) == 3
 
 
 def test_redis_server_answers_and_survives_restart_on_same_port(redis_server: RedisServer) -> None:
