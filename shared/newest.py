@@ -49,9 +49,6 @@ class NewestSlot(Generic[T]):
         (rather than being pushed to) fetches then, and nothing is fetched only to be dropped."""
         await self._emptied.wait()
 
-    def __bool__(self) -> bool:
-        return self._has_value
-
 
 class BroadcastClosed(Exception):
     """The broadcast has ended (service shutdown); readers should finish."""

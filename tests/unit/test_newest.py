@@ -16,7 +16,17 @@ async def test_slot_hands_over_only_the_newest_value_and_reports_the_overwritten
         slot.put(value)
     assert await slot.get() == 3
     assert dropped == [1, 2]
-    assert not slot
+    await asyncio.wait_for(slot.wait_empty(), 0.1)  # taken: the slot is empty again
+
+
+async def test_a_pulling_producer_waits_until_the_consumer_took_the_value() -> None:
+    slot: NewestSlot[int] = NewestSlot()
+    slot.put(1)
+    waiter = asyncio.create_task(slot.wait_empty())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    assert await slot.get() == 1
+    await asyncio.wait_for(waiter, 1)
 
 
 async def test_slot_get_waits_for_a_value() -> None:
