@@ -13,9 +13,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import aiohttp
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from services.capture import metrics
@@ -23,6 +20,7 @@ from services.capture.settings import CaptureSettings
 from shared.backoff import Backoff
 from shared.logs import RateLimitedLog
 from shared.newest import NewestSlot
+from shared.redisconn import connect
 from shared.transport import TransportLink
 from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_headers, to_stream_fields
 
@@ -105,13 +103,10 @@ class RedisSink(FrameSink):
         super().__init__(settings.camera_id)
         self._maxlen = settings.redis_stream_maxlen
         self._key = stream_key(settings.camera_id)
-        # One immediate retry on a fresh connection covers a pooled socket that died with a
-        # Redis restart; everything slower is our own backoff's job.
-        self._redis = aioredis.Redis.from_url(
+        self._redis = connect(
             settings.redis_url,
             socket_timeout=settings.publish_timeout_seconds,
-            socket_connect_timeout=settings.publish_timeout_seconds,
-            retry=Retry(NoBackoff(), 1),
+            connect_timeout=settings.publish_timeout_seconds,
         )
         self._register_at = 0.0
 
