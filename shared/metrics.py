@@ -25,3 +25,8 @@ TRANSPORT_RECONNECTS = Counter(
     "framebus_transport_reconnects_total", "Transport reconnections after a failure.", ["transport"]
 )
 TRANSPORT_UP = Gauge("framebus_transport_up", "1 while the transport is connected.", ["transport"])
+MALFORMED = Counter(
+    "framebus_malformed_frames_total",
+    "Transport entries that were not valid frames.",
+    ["transport", "reason"],
+)

@@ -20,16 +20,35 @@ TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 
 
 class BackgroundTasks:
+    """Named tasks that loop forever; ``cancel`` ends one (a camera that went away), ``stop`` all."""
+
     def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tasks
 
     def begin_stop(self) -> None:
         """From now on a task that ends (its input closed for shutdown) is not restarted."""
         self._stopping = True
 
     def start(self, name: str, factory: TaskFactory) -> None:
-        self._tasks.append(asyncio.create_task(self._keep_running(name, factory), name=name))
+        if name in self._tasks:
+            raise ValueError(f"task {name} is already running")
+        task = asyncio.create_task(self._keep_running(name, factory), name=name)
+        self._tasks[name] = task
+        task.add_done_callback(lambda done: self._forget(name, done))
+
+    def _forget(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+
+    async def cancel(self, *names: str) -> None:
+        tasks = [task for name in names if (task := self._tasks.pop(name, None)) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_running(self, name: str, factory: TaskFactory) -> None:
         # These tasks loop forever; returning or raising is a bug, so it is loud and counted,
@@ -49,7 +68,4 @@ class BackgroundTasks:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self.cancel(*self._tasks)

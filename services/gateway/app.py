@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
@@ -24,37 +25,40 @@ from shared.health import CheckResult, Readiness, add_health_routes
 
 log = logging.getLogger("framebus.gateway")
 
+# on_shutdown is not covered by aiohttp's shutdown_timeout: bound it here.
+CLOSE_SUBSCRIBERS_SECONDS = 1.0
+
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.gateway_max_frame_bytes)
-    hub = CameraHub(settings.gateway_max_cameras)
-    app[HUB] = hub
     app[SETTINGS] = settings
     app[WEBSOCKETS] = weakref.WeakSet[web.WebSocketResponse]()
     readiness = Readiness()
-    # The gateway is ready once it accepts frames; waiting for a camera here would deadlock
-    # a deployment whose capture waits for the gateway to be ready.
-    readiness.add("ingest", lambda: CheckResult(True, f"accepting frames, {len(hub.feeds)} camera(s) known"))
     add_health_routes(app, readiness)
     app.router.add_post("/cameras/{camera}/frames", ingest_frame)
     app.router.add_get("/cameras/{camera}/latest.jpg", latest_frame)
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
-    app.on_startup.append(_warn_if_open)
+
+    async def run_hub(app: web.Application) -> AsyncIterator[None]:
+        if settings.gateway_token is None:
+            log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
+        hub = app[HUB] = CameraHub(settings.gateway_max_cameras)
+        # Ready once it accepts frames; waiting for a camera here would deadlock a deployment
+        # whose capture waits for the gateway to be ready.
+        readiness.add(
+            "ingest", lambda: CheckResult(True, f"accepting frames, {len(hub.feeds)} camera(s) known")
+        )
+        yield
+        hub.close()
+
+    app.cleanup_ctx.append(run_hub)
     app.on_shutdown.append(_close_subscribers)
     return app
 
 
-async def _warn_if_open(app: web.Application) -> None:
-    if app[SETTINGS].gateway_token is None:
-        log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
-
-
-# on_shutdown is not covered by aiohttp's shutdown_timeout: bound it here.
-CLOSE_SUBSCRIBERS_SECONDS = 1.0
-
-
 async def _close_subscribers(app: web.Application) -> None:
+    # Subscribers wait on endless broadcasts; aiohttp waits for handlers before cleanup.
     app[HUB].close()
     sockets = app[WEBSOCKETS]
     # Concurrently and without draining: one stalled subscriber must not hold up the others.

@@ -10,24 +10,22 @@ import time
 import weakref
 from collections.abc import Callable
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from services.gateway import metrics
+from services.gateway.fanout import MAX_SUBSCRIBER_MESSAGE_BYTES, Subscriber
 from services.gateway.hub import CameraHub, TooManyCameras
 from services.gateway.settings import GatewaySettings
 from shared.logs import RateLimitedLog
-from shared.newest import BroadcastClosed
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.wire import (
     HEADER_AGE,
     HEADER_CAMERA,
-    PULL_REQUEST,
     WS_HEARTBEAT_SECONDS,
     WireError,
     check_jpeg,
     from_headers,
     to_headers,
-    to_ws_message,
 )
 
 log = logging.getLogger("framebus.gateway")
@@ -145,58 +143,15 @@ async def list_cameras(request: web.Request) -> web.Response:
 
 
 async def subscribe(request: web.Request) -> web.WebSocketResponse:
-    """Sends each camera's newest frame; a slow subscriber skips frames, it never queues.
-
-    With ``?pull=1`` a frame is sent only after the subscriber asked for one with a text
-    message ``next``: a consumer slower than the camera then receives only frames it will use.
-    """
+    """The camera's newest frames over a WebSocket (see services/gateway/fanout.py)."""
     camera = _camera(request)
-    wanted = asyncio.Event() if request.query.get("pull") == "1" else None
-    ws = web.WebSocketResponse(compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=4096)
+    ws = web.WebSocketResponse(
+        compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_SUBSCRIBER_MESSAGE_BYTES
+    )
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
-    sender = asyncio.create_task(_send_newest_frames(ws, request.app[HUB], camera, wanted))
     try:
-        # Reading is what processes the peer's pings, close frame and requests.
-        async for message in ws:
-            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
-            if wanted is not None and message.type == WSMsgType.TEXT and message.data == PULL_REQUEST:
-                wanted.set()  # one pending request at most, however often it is asked
+        await Subscriber(ws, request.app[HUB], camera, pull=request.query.get("pull") == "1").serve()
     finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
         request.app[WEBSOCKETS].discard(ws)
-        await ws.close()
     return ws
-
-
-async def _send_newest_frames(
-    ws: web.WebSocketResponse, hub: CameraHub, camera: str, wanted: asyncio.Event | None
-) -> None:
-    try:
-        # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
-        feed = await hub.wait_for_feed(camera)
-    except BroadcastClosed:
-        await ws.close(code=WSCloseCode.GOING_AWAY)
-        return
-    metrics.SUBSCRIBERS.labels(camera).inc()
-    log.info("subscriber joined camera %s", camera)
-    seen = 0
-    try:
-        while not ws.closed:
-            if wanted is not None:
-                await wanted.wait()
-                wanted.clear()
-            version, frame = await feed.frames.next_after(seen)
-            if seen and version - seen > 1:
-                skipped = version - seen - 1
-                metrics.FRAMES_DROPPED.labels(camera, "subscriber", "slow_subscriber").inc(skipped)
-            seen = version
-            # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
-            await ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
-    except (BroadcastClosed, ConnectionResetError):
-        await ws.close(code=WSCloseCode.GOING_AWAY)
-    finally:
-        metrics.SUBSCRIBERS.labels(camera).dec()
-        log.info("subscriber left camera %s", camera)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncIterator
 
-import cv2
 from aiohttp import web
 
-from services.viewer.followers import make_follower
-from services.viewer.pipeline import CameraRegistry
+from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
 from services.viewer.views import (
-    FOLLOWER,
-    REGISTRY,
+    SERVICE,
     SETTINGS,
     STATIC,
     STREAMS,
@@ -23,9 +20,7 @@ from services.viewer.views import (
     stats,
     stream_mjpeg,
 )
-from shared.health import CheckResult, Readiness, add_health_routes
-from shared.memory import keep_frame_buffers_mapped
-from shared.tasks import BackgroundTasks
+from shared.health import Readiness, add_health_routes
 
 
 def create_app(settings: ViewerSettings) -> web.Application:
@@ -41,36 +36,19 @@ def create_app(settings: ViewerSettings) -> web.Application:
     app.router.add_get("/api/cameras", cameras)
     app.router.add_static("/static/", str(STATIC), append_version=True)
 
-    async def pipeline(app: web.Application) -> AsyncIterator[None]:
-        cv2.setNumThreads(1)  # two render threads already use both cores
-        keep_frame_buffers_mapped()
-        tasks = BackgroundTasks()
-        registry = CameraRegistry(settings, tasks)
-        app[REGISTRY] = registry
-        for camera in settings.pinned_cameras:
-            registry.ensure(camera)
-        follower = make_follower(settings, registry)
-        app[FOLLOWER] = follower
-        readiness.add(follower.transport, follower.readiness)
-        readiness.add("frames", lambda: _default_camera_fresh(registry, settings))
-        tasks.start(f"follow_{follower.transport}", follower.run)
+    async def run_service(app: web.Application) -> AsyncIterator[None]:
+        service = app[SERVICE] = ViewerService(settings)
+        service.add_checks(readiness)
+        service.start()
         yield
-        await tasks.stop()
-        registry.close()
-        await follower.close()
+        await service.stop()
 
-    app.cleanup_ctx.append(pipeline)
-    app.on_shutdown.append(_end_streams)
+    app.cleanup_ctx.append(run_service)
+    # MJPEG responses never end by themselves, and aiohttp waits for handlers before cleanup:
+    # end the streams when shutdown begins, so each handler returns at once.
+    app.on_shutdown.append(lambda app: _end_streams(app[SERVICE]))
     return app
 
 
-def _default_camera_fresh(registry: CameraRegistry, settings: ViewerSettings) -> CheckResult:
-    pipeline = registry.get(settings.camera_id)
-    if pipeline is None:
-        return CheckResult(False, f"camera {settings.camera_id} not followed")
-    return pipeline.freshness.check(settings.frame_stale_seconds, f"newest frame of {settings.camera_id}")
-
-
-async def _end_streams(app: web.Application) -> None:
-    # MJPEG responses never end on their own; closing the broadcasts lets each handler return.
-    app[REGISTRY].end_streams()
+async def _end_streams(service: ViewerService) -> None:
+    service.end_streams()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.viewer.render import RenderTimings
 from shared.metrics import (  # noqa: F401 - re-exported for this service's modules
     FRAMES_DROPPED,
     FRAMES_RECEIVED,
+    MALFORMED,
     STAGE_SECONDS,
 )
 
@@ -14,11 +16,6 @@ LATENCY_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.050
 
 FRAMES_RENDERED = Counter(
     "framebus_frames_rendered_total", "600x600 frames made ready for browsers.", ["camera"]
-)
-MALFORMED = Counter(
-    "framebus_malformed_frames_total",
-    "Transport entries that were not valid frames.",
-    ["transport", "reason"],
 )
 END_TO_END = Histogram(
     "framebus_end_to_end_latency_seconds",
@@ -43,3 +40,10 @@ class CameraMetrics:
         self.decode_seconds = STAGE_SECONDS.labels("decode")
         self.resize_seconds = STAGE_SECONDS.labels("resize")
         self.reencode_seconds = STAGE_SECONDS.labels("reencode")
+
+    def observe_render(self, timings: RenderTimings, latency_seconds: float) -> None:
+        self.decode_seconds.observe(timings.decode)
+        self.resize_seconds.observe(timings.resize)
+        self.reencode_seconds.observe(timings.encode)
+        self.end_to_end.observe(latency_seconds)
+        self.rendered.inc()

@@ -1,41 +1,57 @@
-"""One pipeline per camera: newest received frame -> render (executor) -> broadcast to browsers."""
+"""One camera's pipeline: newest received frame -> render (executor) -> broadcast to browsers.
+
+A pipeline only does the work; :class:`services.viewer.cameras.CameraPipelines` creates,
+starts, expires and stops it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 from services.viewer import metrics
 from services.viewer.fanout import MjpegFanout
-from services.viewer.render import RenderedFrame, Renderer, RenderTimings, no_signal_jpeg
+from services.viewer.latency_log import LatencyLog
+from services.viewer.render import RenderedFrame, Renderer, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
 from shared.health import Freshness
 from shared.newest import Broadcast, NewestSlot
-from shared.tasks import BackgroundTasks
 from shared.wire import FrameMeta
 
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
-# VIEWER_LATENCY_LOG is a benchmark tool: stop appending after this many lines (~20 MB).
-LATENCY_LOG_MAX_LINES = 250_000
-LATENCY_LOG_COLUMNS = "camera,seq,captured_ns,sent_ns,received_ns,ready_ns,decode_s,resize_s,reencode_s"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSummary:
+    """What the page and the API show of a camera; computed in one place."""
+
+    camera: str
+    live: bool
+    fps: float
+    latency_ms: dict[str, float | None]
+    age_seconds: float | None
+    dropped: dict[str, int] = field(default_factory=dict)
+    seq: int | None = None
+    clients: int = 0
 
 
 class CameraPipeline:
-    def __init__(self, camera: str, settings: ViewerSettings, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, camera: str, settings: ViewerSettings, executor: Executor) -> None:
         self.camera = camera
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
-        self._metrics = metrics.CameraMetrics(camera, settings.transport)
         self.fanout = MjpegFanout(camera, self.frames)
         self.stats = RollingStats()
         self.freshness = Freshness()
         self.dropped: dict[str, int] = {}
         self.live = False
+        self._metrics = metrics.CameraMetrics(camera, settings.transport)
         self._executor = executor
         self._incoming: NewestSlot[tuple[FrameMeta, bytes, int]] = NewestSlot(
             lambda _: self.drop("render", "superseded")
@@ -49,10 +65,9 @@ class CameraPipeline:
         )
         self._last_seq: int | None = None
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
-        self._show_no_signal("waiting for the first frame")
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
-        """Called by a transport follower with each frame it took; never blocks.
+        """Called by the follower with each frame it took; never blocks.
 
         ``superseded`` older frames were available but passed over for this one; any other
         jump in sequence numbers is a gap upstream (lost, or skipped before reaching us).
@@ -91,11 +106,7 @@ class CameraPipeline:
             ready_ns = time.time_ns()
             # Clocks of two hosts can disagree; a negative latency says nothing useful.
             latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
-            self._metrics.decode_seconds.observe(timings.decode)
-            self._metrics.resize_seconds.observe(timings.resize)
-            self._metrics.reencode_seconds.observe(timings.encode)
-            self._metrics.end_to_end.observe(latency)
-            self._metrics.rendered.inc()
+            self._metrics.observe_render(timings, latency)
             self.stats.record(latency)
             # Fresh means shown: a camera whose frames arrive but never decode has no signal.
             self.freshness.mark()
@@ -107,7 +118,10 @@ class CameraPipeline:
             self.frames.publish(RenderedFrame(output, meta.seq, True, ready_ns))
 
     async def watch_signal(self) -> None:
-        """Replaces a stalled picture with a "no signal" card, refreshed every second."""
+        """Shows a "waiting" card at once, then replaces a stalled picture with a "no signal" card,
+        refreshed every second."""
+        if self.frames.latest is None:
+            await self._show_no_signal("waiting for the first frame")
         while True:
             await asyncio.sleep(SIGNAL_CHECK_SECONDS)
             age = self.freshness.age()
@@ -115,98 +129,36 @@ class CameraPipeline:
                 if self.live:
                     log.warning("camera %s: no signal for %.1fs", self.camera, age)
                 self.live = False
-                self._show_no_signal(f"last frame {age:.0f}s ago")
+                await self._show_no_signal(f"last frame {age:.0f}s ago")
+
+    async def _show_no_signal(self, detail: str) -> None:
+        width, height = self.settings.viewer_width, self.settings.viewer_height
+        loop = asyncio.get_running_loop()
+        jpeg = await loop.run_in_executor(self._executor, no_signal_jpeg, width, height, self.camera, detail)
+        if not self.live:  # a frame may have arrived while the card was drawn
+            self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
+
+    def end_streams(self) -> None:
+        """Ends the broadcast: every browser's stream of this camera finishes."""
+        self.frames.close()
 
     def close(self) -> None:
         if self._latency_log is not None:
             self._latency_log.close()
 
-    def _show_no_signal(self, detail: str) -> None:
-        jpeg = no_signal_jpeg(self.settings.viewer_width, self.settings.viewer_height, self.camera, detail)
-        self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
-
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> CameraSummary:
         p50, p99 = self.stats.percentile(50), self.stats.percentile(99)
         age = self.freshness.age()
-        return {
-            "camera": self.camera,
-            "live": self.live,
-            "fps": round(self.stats.fps(), 2),
-            "latency_ms": {
+        return CameraSummary(
+            camera=self.camera,
+            live=self.live,
+            fps=round(self.stats.fps(), 2),
+            latency_ms={
                 "p50": None if p50 is None else round(p50 * 1000, 2),
                 "p99": None if p99 is None else round(p99 * 1000, 2),
             },
-            "age_seconds": None if age is None else round(age, 3),
-            "dropped": dict(self.dropped),
-            "seq": self._last_seq,
-        }
-
-
-class LatencyLog:
-    """Per-frame timestamps as CSV lines, for `make bench` (VIEWER_LATENCY_LOG); bounded."""
-
-    def __init__(self, path: str) -> None:
-        # Line-buffered: a reader sees whole lines while the viewer runs; one small write per frame.
-        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - open for the viewer's life
-        self._lines = 0
-        if self._file.tell() == 0:
-            self._file.write(LATENCY_LOG_COLUMNS + "\n")
-
-    def write(self, camera: str, meta: FrameMeta, received_ns: int, ready_ns: int, t: RenderTimings) -> None:
-        if self._lines >= LATENCY_LOG_MAX_LINES:
-            return
-        self._lines += 1
-        self._file.write(
-            f"{camera},{meta.seq},{meta.captured_ns},{meta.sent_ns},{received_ns},{ready_ns},"
-            f"{t.decode:.6f},{t.resize:.6f},{t.encode:.6f}\n"
+            age_seconds=None if age is None else round(age, 3),
+            dropped=dict(self.dropped),
+            seq=self._last_seq,
+            clients=len(self.fanout.clients),
         )
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class CameraRegistry:
-    """The cameras this viewer follows: pinned ones plus those discovered, at most a bound."""
-
-    def __init__(self, settings: ViewerSettings, tasks: BackgroundTasks) -> None:
-        self.settings = settings
-        self.pipelines: dict[str, CameraPipeline] = {}
-        self._tasks = tasks
-        # Two threads: one camera renders serially, several cameras share both cores.
-        self._executor = ThreadPoolExecutor(2, thread_name_prefix="render")
-        self._full_logged = False
-
-    def get(self, camera: str) -> CameraPipeline | None:
-        return self.pipelines.get(camera)
-
-    def ensure(self, camera: str) -> CameraPipeline | None:
-        pipeline = self.pipelines.get(camera)
-        if pipeline is not None:
-            return pipeline
-        if len(self.pipelines) >= self.settings.viewer_max_cameras:
-            if not self._full_logged:
-                log.warning(
-                    "ignoring camera %s: VIEWER_MAX_CAMERAS=%d reached",
-                    camera,
-                    self.settings.viewer_max_cameras,
-                )
-                self._full_logged = True
-            return None
-        pipeline = self.pipelines[camera] = CameraPipeline(camera, self.settings, self._executor)
-        self._tasks.start(f"render_{camera}", pipeline.render_forever)
-        self._tasks.start(f"signal_{camera}", pipeline.watch_signal)
-        self._tasks.start(f"fanout_{camera}", pipeline.fanout.run)
-        log.info("following camera %s", camera)
-        return pipeline
-
-    def end_streams(self) -> None:
-        """Shutdown: every broadcast ends, which releases each browser's handler."""
-        self._tasks.begin_stop()  # the fan-outs return now; that is no crash
-        for pipeline in self.pipelines.values():
-            pipeline.frames.close()
-
-    def close(self) -> None:
-        self.end_streams()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for pipeline in self.pipelines.values():
-            pipeline.close()

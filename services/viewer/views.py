@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import logging
 import weakref
+from dataclasses import asdict
 from importlib import resources
 
 from aiohttp import HttpVersion11, web
 
 from services.viewer import metrics, mjpeg
 from services.viewer.fanout import StreamClient
-from services.viewer.followers import Follower
-from services.viewer.pipeline import CameraPipeline, CameraRegistry
+from services.viewer.pipeline import CameraPipeline
+from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
 from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
 log = logging.getLogger("framebus.viewer")
 
-REGISTRY = web.AppKey("registry", CameraRegistry)
+SERVICE = web.AppKey("service", ViewerService)
 SETTINGS = web.AppKey("settings", ViewerSettings)
-FOLLOWER = web.AppKey("follower", Follower)
 STREAMS = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
 
 STATIC = resources.files("services.viewer") / "static"
@@ -31,7 +31,7 @@ def _pipeline(request: web.Request) -> CameraPipeline:
     camera = request.query.get("camera") or request.app[SETTINGS].camera_id
     if not is_camera_id(camera):
         raise web.HTTPBadRequest(text="camera must match [A-Za-z0-9_-]{1,64}\n")
-    pipeline = request.app[REGISTRY].get(camera)
+    pipeline = request.app[SERVICE].cameras.get(camera)
     if pipeline is None:
         raise web.HTTPNotFound(text=f"unknown camera {camera}\n")
     return pipeline
@@ -85,7 +85,8 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
 async def snapshot(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
     frame = pipeline.frames.latest
-    assert frame is not None  # a pipeline publishes its "waiting" card when it is created
+    if frame is None:  # the "waiting" card is drawn in the first milliseconds of a pipeline
+        raise web.HTTPServiceUnavailable(text=f"no picture of camera {pipeline.camera} yet\n")
     headers = {
         HEADER_CAMERA: pipeline.camera,
         HEADER_SEQ: str(frame.seq),
@@ -98,13 +99,11 @@ async def snapshot(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
     settings = request.app[SETTINGS]
-    follower = request.app[FOLLOWER]
     return web.json_response(
         {
-            **pipeline.summary(),
+            **asdict(pipeline.summary()),
             "transport": settings.transport,
-            "upstream_connected": follower.link.connected,
-            "clients": len(pipeline.fanout.clients),
+            "upstream_connected": request.app[SERVICE].follower.link.connected,
             "size": [settings.viewer_width, settings.viewer_height],
         },
         headers=NO_CACHE,
@@ -112,17 +111,11 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def cameras(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY]
     # fps and age let the grid page caption every tile from this one request.
     listing = [
-        {"camera": name, "live": p.live, "fps": round(p.stats.fps(), 2), "age_seconds": _age(p)}
-        for name, p in sorted(registry.pipelines.items())
+        {"camera": s.camera, "live": s.live, "fps": s.fps, "age_seconds": s.age_seconds}
+        for s in request.app[SERVICE].cameras.summaries()
     ]
     return web.json_response(
         {"default": request.app[SETTINGS].camera_id, "cameras": listing}, headers=NO_CACHE
     )
-
-
-def _age(pipeline: CameraPipeline) -> float | None:
-    age = pipeline.freshness.age()
-    return None if age is None else round(age, 3)

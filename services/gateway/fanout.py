@@ -1,0 +1,77 @@
+"""Each WebSocket subscriber gets a camera's newest frame; a slow one skips, it never queues.
+
+With ``?pull=1`` a frame is sent only after the subscriber asked for one with a text message
+``next``: a consumer slower than the camera then receives only frames it will use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from services.gateway import metrics
+from services.gateway.hub import CameraHub
+from shared.newest import BroadcastClosed
+from shared.wire import PULL_REQUEST, to_ws_message
+
+log = logging.getLogger("framebus.gateway")
+
+# Subscribers send nothing but "next" and control frames: a small bound keeps a peer from
+# making the gateway buffer large messages.
+MAX_SUBSCRIBER_MESSAGE_BYTES = 4096
+
+
+class Subscriber:
+    def __init__(self, ws: web.WebSocketResponse, hub: CameraHub, camera: str, pull: bool) -> None:
+        self.ws = ws
+        self.camera = camera
+        self._hub = hub
+        self._wanted = asyncio.Event() if pull else None
+
+    async def serve(self) -> None:
+        """Until the peer leaves: reading processes its pings, close frame and requests."""
+        sender = asyncio.create_task(self._send_newest_frames())
+        try:
+            async for message in self.ws:
+                if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+                if (
+                    self._wanted is not None
+                    and message.type == WSMsgType.TEXT
+                    and message.data == PULL_REQUEST
+                ):
+                    self._wanted.set()  # one pending request at most, however often it is asked
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await self.ws.close()
+
+    async def _send_newest_frames(self) -> None:
+        try:
+            # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
+            feed = await self._hub.wait_for_feed(self.camera)
+        except BroadcastClosed:
+            await self.ws.close(code=WSCloseCode.GOING_AWAY)
+            return
+        metrics.SUBSCRIBERS.labels(self.camera).inc()
+        log.info("subscriber joined camera %s", self.camera)
+        seen = 0
+        try:
+            while not self.ws.closed:
+                if self._wanted is not None:
+                    await self._wanted.wait()
+                    self._wanted.clear()
+                version, frame = await feed.frames.next_after(seen)
+                if seen and version - seen > 1:
+                    skipped = version - seen - 1
+                    metrics.FRAMES_DROPPED.labels(self.camera, "subscriber", "slow_subscriber").inc(skipped)
+                seen = version
+                # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
+                await self.ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+        except (BroadcastClosed, ConnectionResetError):
+            await self.ws.close(code=WSCloseCode.GOING_AWAY)
+        finally:
+            metrics.SUBSCRIBERS.labels(self.camera).dec()
+            log.info("subscriber left camera %s", self.camera)

@@ -1,0 +1,103 @@
+"""Following cameras upstream, whatever the transport: discover them, feed each one's pipeline.
+
+The transport is an :class:`shared.upstream.Upstream` adapter (Redis or the gateway); this
+module holds the one loop that discovers cameras and the one loop that feeds a pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.viewer import metrics
+from services.viewer.cameras import CameraPipelines
+from services.viewer.pipeline import CameraPipeline
+from services.viewer.settings import ViewerSettings
+from shared.backoff import Backoff
+from shared.health import CheckResult
+from shared.logs import RateLimitedLog
+from shared.transport import TransportLink
+from shared.upstream import CameraReader, Upstream, UpstreamError
+from shared.upstream_gateway import GatewayUpstream
+from shared.upstream_redis import RedisUpstream
+
+log = logging.getLogger("framebus.viewer.follow")
+malformed_log = RateLimitedLog(log)
+
+
+def make_upstream(settings: ViewerSettings) -> Upstream:
+    def malformed(reason: str, detail: str) -> None:
+        metrics.MALFORMED.labels(settings.transport, reason).inc()
+        malformed_log.warning("skipped a malformed %s frame: %s", settings.transport, detail)
+
+    if settings.transport == "redis":
+        return RedisUpstream(settings.redis_url, malformed)
+    return GatewayUpstream(settings.gateway_url, malformed)
+
+
+class Follower:
+    def __init__(self, settings: ViewerSettings, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.transport = upstream.transport
+        self.link = TransportLink(upstream.transport, "upstream", log)
+        self._readers: dict[str, CameraReader] = {}
+
+    async def discover_forever(self, pipelines: CameraPipelines) -> None:
+        """Looks cameras up every VIEWER_DISCOVERY_SECONDS; each new one gets a pipeline."""
+        backoff = Backoff()
+        for camera in self.settings.pinned_cameras:
+            pipelines.ensure(camera)
+        while True:
+            try:
+                cameras = await self.upstream.discover()
+            except UpstreamError as exc:
+                self.link.down(str(exc), retry_in=(delay := backoff.next_delay()))
+                await asyncio.sleep(delay)
+                continue
+            self.link.up()
+            backoff.reset()
+            for camera in cameras:
+                pipelines.ensure(camera)
+            await asyncio.sleep(self.settings.viewer_discovery_seconds)
+
+    async def feed(self, pipeline: CameraPipeline) -> None:
+        """Pulls a frame whenever the renderer has taken the last one; reconnects on failure."""
+        backoff = Backoff()
+        async with self.upstream.reader(pipeline.camera) as reader:
+            self._readers[pipeline.camera] = reader
+            try:
+                while True:
+                    await pipeline.wait_for_demand()
+                    try:
+                        delivery = await reader.pull()
+                    except UpstreamError as exc:
+                        await asyncio.sleep(self._reader_lost(pipeline.camera, exc, backoff.next_delay()))
+                        continue
+                    self.link.up()
+                    backoff.reset()
+                    pipeline.receive(delivery.meta, delivery.jpeg, superseded=delivery.skipped)
+            finally:
+                self._readers.pop(pipeline.camera, None)
+
+    def _reader_lost(self, camera: str, error: UpstreamError, delay: float) -> float:
+        if any(reader.connected for reader in self._readers.values()):
+            # Upstream still serves other cameras: this one's reader alone is down.
+            log.warning(
+                "camera %s: %s reader lost (%s); retrying in %.0fs", camera, self.transport, error, delay
+            )
+        else:
+            self.link.down(str(error), retry_in=delay)
+        return delay
+
+    def readiness(self) -> CheckResult:
+        if not self.link.connected:
+            return self.link.readiness()
+        camera = self.settings.camera_id
+        reader = self._readers.get(camera)
+        if reader is None or not reader.connected:
+            return CheckResult(False, f"not reading camera {camera} yet")
+        return CheckResult(True, f"reading camera {camera}")
+
+    async def close(self) -> None:
+        await self.upstream.close()
