@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
+from services.gateway.backplane import RedisBackplane
+from services.gateway.bus import GatewayFrames, LocalFrames
 from services.gateway.hub import CameraHub
 from services.gateway.settings import GatewaySettings
 from services.gateway.views import (
-    HUB,
+    FRAMES,
     SETTINGS,
     WEBSOCKETS,
     ingest_frame,
@@ -21,7 +23,8 @@ from services.gateway.views import (
     list_cameras,
     subscribe,
 )
-from shared.health import CheckResult, Readiness, add_health_routes
+from shared.health import Readiness, add_health_routes
+from shared.logs import redact
 
 log = logging.getLogger("framebus.gateway")
 
@@ -40,26 +43,34 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
 
-    async def run_hub(app: web.Application) -> AsyncIterator[None]:
+    async def run_frames(app: web.Application) -> AsyncIterator[None]:
         if settings.gateway_token is None:
             log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
-        hub = app[HUB] = CameraHub(settings.gateway_max_cameras)
+        frames = app[FRAMES] = make_frames(settings)
         # Ready once it accepts frames; waiting for a camera here would deadlock a deployment
         # whose capture waits for the gateway to be ready.
-        readiness.add(
-            "ingest", lambda: CheckResult(True, f"accepting frames, {len(hub.feeds)} camera(s) known")
-        )
+        readiness.add("ingest", frames.readiness)
         yield
-        hub.close()
+        await frames.close()
 
-    app.cleanup_ctx.append(run_hub)
+    app.cleanup_ctx.append(run_frames)
     app.on_shutdown.append(_close_subscribers)
     return app
 
 
+def make_frames(settings: GatewaySettings) -> GatewayFrames:
+    hub = CameraHub(settings.gateway_max_cameras)
+    if settings.gateway_backplane == "none":
+        return LocalFrames(hub)
+    backplane = RedisBackplane(hub, settings.redis_url, settings.redis_stream_maxlen)
+    backplane.start()
+    log.info("frames travel on the Redis backplane at %s", redact(settings.redis_url))
+    return backplane
+
+
 async def _close_subscribers(app: web.Application) -> None:
     # Subscribers wait on endless broadcasts; aiohttp waits for handlers before cleanup.
-    app[HUB].close()
+    app[FRAMES].hub.close()
     sockets = app[WEBSOCKETS]
     # Concurrently and without draining: one stalled subscriber must not hold up the others.
     closing = [ws.close(code=WSCloseCode.GOING_AWAY, drain=False) for ws in list(sockets)]

@@ -30,9 +30,9 @@ class Subscriber:
         self._hub = hub
         self._wanted = asyncio.Event() if pull else None
 
-    async def serve(self) -> None:
+    async def serve(self, stale_seconds: float) -> None:
         """Until the peer leaves: reading processes its pings, close frame and requests."""
-        sender = asyncio.create_task(self._send_newest_frames())
+        sender = asyncio.create_task(self._send_newest_frames(stale_seconds))
         try:
             async for message in self.ws:
                 if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -48,7 +48,7 @@ class Subscriber:
             await asyncio.gather(sender, return_exceptions=True)
             await self.ws.close()
 
-    async def _send_newest_frames(self) -> None:
+    async def _send_newest_frames(self, stale_seconds: float) -> None:
         try:
             # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
             feed = await self._hub.wait_for_feed(self.camera)
@@ -62,8 +62,12 @@ class Subscriber:
             while not self.ws.closed:
                 if self._wanted is not None:
                     await self._wanted.wait()
-                    self._wanted.clear()
                 version, frame = await feed.frames.next_after(seen)
+                if not seen and frame.age > stale_seconds:
+                    seen = version  # a camera's last frame from long ago is not live video
+                    continue
+                if self._wanted is not None:
+                    self._wanted.clear()  # this frame answers the pending request
                 if seen and version - seen > 1:
                     skipped = version - seen - 1
                     metrics.FRAMES_DROPPED.labels(self.camera, "subscriber", "slow_subscriber").inc(skipped)

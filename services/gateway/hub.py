@@ -53,7 +53,7 @@ class CameraHub:
             seen, _ = await self._added.next_after(seen)
         return feed
 
-    def store(self, meta: FrameMeta, jpeg: bytes) -> None:
+    def store(self, meta: FrameMeta, jpeg: bytes, transport: str = "http") -> None:
         feed = self.feeds.get(meta.camera)
         if feed is None:
             if len(self.feeds) >= self.max_cameras:
@@ -67,7 +67,13 @@ class CameraHub:
             # A producer that restarts counts from 1 again: accept it as the new truth.
             metrics.SEQUENCE_RESTARTS.labels(meta.camera).inc()
         feed.frames.publish(StoredFrame(meta, jpeg, time.monotonic()))
-        metrics.FRAMES_RECEIVED.labels(meta.camera, "http").inc()
+        metrics.FRAMES_RECEIVED.labels(meta.camera, transport).inc()
+
+    def forget(self, camera: str) -> None:
+        """Drops a camera's feed (its subscribers have gone): no stale frame outlives them."""
+        feed = self.feeds.pop(camera, None)
+        if feed is not None:
+            feed.frames.close()
 
     def close(self) -> None:
         self._added.close()

@@ -8,13 +8,15 @@ import hmac
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from services.gateway import metrics
+from services.gateway.bus import BusUnavailable, GatewayFrames
 from services.gateway.fanout import MAX_SUBSCRIBER_MESSAGE_BYTES, Subscriber
-from services.gateway.hub import CameraHub, TooManyCameras
+from services.gateway.hub import TooManyCameras
 from services.gateway.settings import GatewaySettings
 from shared.logs import RateLimitedLog
 from shared.settings import CAMERA_ID_RULE, is_camera_id
@@ -30,8 +32,9 @@ from shared.wire import (
 
 log = logging.getLogger("framebus.gateway")
 reject_log = RateLimitedLog(log)
+T = TypeVar("T")
 
-HUB = web.AppKey("hub", CameraHub)
+FRAMES = web.AppKey("frames", GatewayFrames)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 
@@ -91,9 +94,11 @@ async def ingest_frame(request: web.Request) -> web.Response:
     except WireError as exc:
         raise _reject(web.HTTPBadRequest, "not_jpeg", str(exc)) from None
     try:
-        request.app[HUB].store(meta, jpeg)
+        await request.app[FRAMES].accept(meta, jpeg)
     except TooManyCameras as exc:
         raise _reject(web.HTTPTooManyRequests, "too_many_cameras", str(exc)) from None
+    except BusUnavailable as exc:
+        raise _reject(web.HTTPServiceUnavailable, "backplane_down", str(exc)) from None
     metrics.STAGE_SECONDS.labels("ingest").observe(time.perf_counter() - started)
     return web.Response(status=204)
 
@@ -113,10 +118,16 @@ async def _read_body(request: web.Request, limit: int, body_seconds: float) -> b
 
 async def latest_frame(request: web.Request) -> web.Response:
     camera = _camera(request)
-    feed = request.app[HUB].feed(camera)
-    frame = feed.frames.latest if feed else None
+    frame = await _bus_call(request.app[FRAMES].latest(camera))
     if frame is None:
         raise web.HTTPNotFound(text=f"no frame from camera {camera} yet\n")
+    stale = request.app[SETTINGS].frame_stale_seconds
+    if frame.age > stale:
+        # A camera that stopped is not "latest" any more: its last frame may be hours old.
+        raise web.HTTPNotFound(
+            text=f"no frame from camera {camera} in the last {stale:g}s (FRAME_STALE_SECONDS); "
+            f"the newest is {frame.age:.0f}s old\n"
+        )
     headers = {
         **to_headers(frame.meta),
         HEADER_CAMERA: camera,
@@ -127,19 +138,25 @@ async def latest_frame(request: web.Request) -> web.Response:
 
 
 async def list_cameras(request: web.Request) -> web.Response:
-    cameras = []
-    for camera, feed in sorted(request.app[HUB].feeds.items()):
-        frame = feed.frames.latest
-        cameras.append(
-            {
-                "camera": camera,
-                "seq": frame.meta.seq if frame else None,
-                "age_seconds": round(frame.age, 3) if frame else None,
-                "width": frame.meta.width if frame else None,
-                "height": frame.meta.height if frame else None,
-            }
-        )
+    cameras = [
+        {
+            "camera": entry.camera,
+            "seq": frame.meta.seq if frame else None,
+            "age_seconds": round(frame.age, 3) if frame else None,
+            "width": frame.meta.width if frame else None,
+            "height": frame.meta.height if frame else None,
+        }
+        for entry in await _bus_call(request.app[FRAMES].cameras())
+        for frame in (entry.frame,)
+    ]
     return web.json_response({"cameras": cameras})
+
+
+async def _bus_call(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except BusUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text=f"{exc}\n") from None
 
 
 async def subscribe(request: web.Request) -> web.WebSocketResponse:
@@ -151,7 +168,10 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
     try:
-        await Subscriber(ws, request.app[HUB], camera, pull=request.query.get("pull") == "1").serve()
+        frames = request.app[FRAMES]
+        subscriber = Subscriber(ws, frames.hub, camera, pull=request.query.get("pull") == "1")
+        async with frames.watching(camera):
+            await subscriber.serve(stale_seconds=request.app[SETTINGS].frame_stale_seconds)
     finally:
         request.app[WEBSOCKETS].discard(ws)
     return ws

@@ -1,0 +1,40 @@
+"""Appending frames to the Redis bus: a camera's stream, and the camera's name in the registry.
+
+Capture's Redis sink and the gateway's backplane write through this one class, so every
+frame on the bus has the same fields whoever produced it (see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_stream_fields
+
+# How often a writer repeats SADD framebus:cameras for a camera (one O(1) command).
+REGISTER_INTERVAL_SECONDS = 1.0
+
+
+class StreamWriter:
+    def __init__(self, client: aioredis.Redis, maxlen: int) -> None:
+        self._redis = client
+        self._maxlen = maxlen
+        self._register_at: dict[str, float] = {}
+
+    async def append(self, meta: FrameMeta, jpeg: bytes, *, register: bool = False) -> None:
+        """XADD with an exact MAXLEN; re-registers the camera every second, or now if asked
+        (after a reconnect: a Redis restarted empty between two frames would forget us)."""
+        now = time.monotonic()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if register or now >= self._register_at.get(meta.camera, 0.0):
+                pipe.sadd(CAMERAS_KEY, meta.camera)
+                self._register_at[meta.camera] = now + REGISTER_INTERVAL_SECONDS
+            # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
+            # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
+            fields = to_stream_fields(meta, jpeg)
+            pipe.xadd(stream_key(meta.camera), fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
+            await pipe.execute()
+
+    def forget(self, camera: str) -> None:
+        self._register_at.pop(camera, None)
