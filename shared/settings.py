@@ -64,6 +64,8 @@ class CommonSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     bind_host: str = "127.0.0.1"
     frame_stale_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A camera with no frame for this long is forgotten: registry, gateway slots, viewer tiles.
+    camera_idle_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
 
 
 def env_names(settings_cls: type[BaseSettings]) -> set[str]:

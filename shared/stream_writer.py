@@ -1,4 +1,4 @@
-"""Appending frames to the Redis bus: a camera's stream, and the camera's name in the registry.
+"""Appending frames to the Redis bus: a camera's stream, and the camera in the registry.
 
 Capture's Redis sink and the gateway's backplane write through this one class, so every
 frame on the bus has the same fields whoever produced it (see docs/protocol.md).
@@ -10,17 +10,22 @@ import time
 
 import redis.asyncio as aioredis
 
-from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_stream_fields
+from shared import registry
+from shared.wire import FrameMeta, stream_key, to_stream_fields
 
-# How often a writer repeats SADD framebus:cameras for a camera (one O(1) command).
+# How often a writer refreshes its camera in the registry (one O(log N) command).
 REGISTER_INTERVAL_SECONDS = 1.0
+# How often a writer removes cameras idle for longer than CAMERA_IDLE_SECONDS.
+PRUNE_INTERVAL_SECONDS = 10.0
 
 
 class StreamWriter:
-    def __init__(self, client: aioredis.Redis, maxlen: int) -> None:
+    def __init__(self, client: aioredis.Redis, maxlen: int, idle_seconds: float) -> None:
         self._redis = client
         self._maxlen = maxlen
+        self._idle_seconds = idle_seconds
         self._register_at: dict[str, float] = {}
+        self._prune_at = 0.0
 
     async def append(self, meta: FrameMeta, jpeg: bytes, *, register: bool = False) -> None:
         """XADD with an exact MAXLEN; re-registers the camera every second, or now if asked
@@ -28,8 +33,11 @@ class StreamWriter:
         now = time.monotonic()
         async with self._redis.pipeline(transaction=False) as pipe:
             if register or now >= self._register_at.get(meta.camera, 0.0):
-                pipe.sadd(CAMERAS_KEY, meta.camera)
+                registry.register(pipe, meta.camera)
                 self._register_at[meta.camera] = now + REGISTER_INTERVAL_SECONDS
+            if now >= self._prune_at:
+                registry.prune(pipe, self._idle_seconds)
+                self._prune_at = now + PRUNE_INTERVAL_SECONDS
             # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
             # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
             fields = to_stream_fields(meta, jpeg)

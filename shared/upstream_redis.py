@@ -7,10 +7,11 @@ from typing import cast
 from redis.exceptions import RedisError
 
 from shared.redisconn import connect
+from shared.registry import REGISTRY_KEY, recent_cameras
 from shared.settings import is_camera_id
 from shared.transport import describe_error
 from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
-from shared.wire import CAMERAS_KEY, WireError, from_stream_fields, stream_key
+from shared.wire import WireError, from_stream_fields, stream_key
 
 StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -24,13 +25,15 @@ EMPTY_STREAM_ID = b"0-0"  # XREAD from here returns the first entry, whenever it
 class RedisUpstream(Upstream):
     transport = "redis"
 
-    def __init__(self, url: str, on_malformed: MalformedHandler) -> None:
+    def __init__(self, url: str, on_malformed: MalformedHandler, idle_seconds: float) -> None:
         super().__init__(on_malformed)
         self.client = connect(url, socket_timeout=SOCKET_TIMEOUT_SECONDS)
+        self.idle_seconds = idle_seconds
 
     async def discover(self) -> list[str]:
+        """Cameras that published within CAMERA_IDLE_SECONDS."""
         try:
-            members = cast(set[bytes], await self.client.smembers(CAMERAS_KEY))
+            members = await recent_cameras(self.client, self.idle_seconds)
         except (RedisError, OSError) as exc:
             raise UpstreamError(describe_error(exc)) from exc
         cameras = []
@@ -39,7 +42,7 @@ class RedisUpstream(Upstream):
             if is_camera_id(camera):
                 cameras.append(camera)
             else:
-                self.on_malformed("bad_camera", f"camera id {camera[:80]!r} in {CAMERAS_KEY}")
+                self.on_malformed("bad_camera", f"camera id {camera[:80]!r} in {REGISTRY_KEY}")
         return cameras
 
     def reader(self, camera: str) -> RedisCameraReader:

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 from shared.settings import CAMERA_ID_PATTERN
 
-CAMERAS_KEY = "framebus:cameras"
 STREAM_KEY_PREFIX = "framebus:frames:"
 
 FIELD_JPEG = b"jpeg"

@@ -6,42 +6,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
-import cv2
-import numpy as np
 import redis
 
-from shared.wire import FrameMeta, from_stream_fields, from_ws_message, stream_key, to_headers
+from shared.wire import from_stream_fields, from_ws_message, stream_key
 from tests.fixtures import wait_until
+from tests.fixtures.frames import post_frame
 from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer
 
 Start = Callable[..., ServiceProcess]
-
-
-def jpeg_frame(seq: int) -> bytes:
-    image = np.random.default_rng(seq).integers(0, 255, (48, 64, 3), dtype=np.uint8)
-    ok, encoded = cv2.imencode(".jpg", image)
-    assert ok
-    return encoded.tobytes()
-
-
-def post_frame(gateway: ServiceProcess, camera: str, seq: int) -> int:
-    now = time.time_ns()
-    headers = {"Content-Type": "image/jpeg", **to_headers(FrameMeta(camera, seq, now, now, 64, 48))}
-    request = urllib.request.Request(
-        f"{gateway.url}/cameras/{camera}/frames", data=jpeg_frame(seq), headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 @contextmanager
@@ -96,7 +73,7 @@ def test_http_producer_reaches_redis_consumers_through_the_backplane(
     entries = client.xrange(stream_key("javacam"))
     # The producer's own sequence numbers, in the same wire format capture writes.
     assert [from_stream_fields(fields)[0].seq for _, fields in entries] == [1, 2, 3]
-    assert b"javacam" in client.smembers("framebus:cameras")
+    assert b"javacam" in client.zrange("framebus:registry", 0, -1)
     viewer = start_service("viewer", {"REDIS_URL": redis_server.url, "CAMERA_ID": "javacam"})
     with producing(gateway, "javacam") as statuses:
         viewer.wait_ready()

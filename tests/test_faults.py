@@ -104,7 +104,7 @@ def test_capture_and_viewer_recover_when_redis_is_killed_and_restarted_on_the_sa
     assert viewer.get_json("/api/stats")[1]["dropped"].get("upstream_gap", 0) >= 1
     # The restarted Redis is empty: capture must have registered its camera again.
     client = redis.Redis.from_url(redis_server.url)
-    assert b"cam0" in client.smembers("framebus:cameras")
+    assert b"cam0" in client.zrange("framebus:registry", 0, -1)
     client.close()
     assert_nothing_crashed(capture, viewer)
 
@@ -118,10 +118,10 @@ def test_capture_registers_its_camera_again_when_redis_loses_its_data_between_tw
     the connection never drops, and viewers must still discover the camera."""
     capture, viewer = start_redis_pipeline(start_service, redis_server.url)
     client = redis.Redis.from_url(redis_server.url)
-    assert b"cam0" in client.smembers("framebus:cameras")
+    assert b"cam0" in client.zrange("framebus:registry", 0, -1)
     seq = viewer_seq(viewer)
     client.flushall()
-    wait_until(lambda: b"cam0" in client.smembers("framebus:cameras"), timeout=10, message=capture.log_tail)
+    wait_until(lambda: b"cam0" in client.zrange("framebus:registry", 0, -1), timeout=10, message=capture.log_tail)
     wait_frames_flow(viewer, seq)
     client.close()
     assert_nothing_crashed(capture, viewer)

@@ -101,7 +101,7 @@ def test_frames_flow_end_to_end_over_redis(redis_server: RedisServer, start_serv
     assert_viewer_shows_moving_video(viewer)
     capture.wait_ready()
     client = redis.Redis.from_url(redis_server.url)
-    assert client.smembers("framebus:cameras") == {b"cam0"}
+    assert client.zrange("framebus:registry", 0, -1) == [b"cam0"]
     ((_, fields),) = client.xrevrange(stream_key("cam0"), count=1)
     meta, jpeg = from_stream_fields(fields)
     assert (meta.camera, meta.width, meta.height) == ("cam0", 1280, 720)

@@ -4,6 +4,7 @@ Redis, and camera ids validated wherever they enter."""
 from __future__ import annotations
 
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_camera_ids_are_validated_at_every_entry_point_and_never_echoed(
 
     # A hostile id planted in Redis is refused by discovery, counted, and never listed.
     client = redis.Redis.from_url(redis_server.url)
-    client.sadd("framebus:cameras", HOSTILE, "cam7")
+    client.zadd("framebus:registry", {HOSTILE: time.time(), "cam7": time.time()})
     labels = {"transport": "redis", "reason": "bad_camera"}
     wait_until(lambda: (viewer.metric("framebus_malformed_frames_total", labels) or 0) > 0, timeout=5)
     wait_until(lambda: "cam7" in str(viewer.get_json("/api/cameras")[1]), timeout=5)

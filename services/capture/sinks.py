@@ -21,13 +21,11 @@ from shared.backoff import Backoff
 from shared.logs import RateLimitedLog
 from shared.newest import NewestSlot
 from shared.redisconn import connect
+from shared.stream_writer import StreamWriter
 from shared.transport import TransportLink
-from shared.wire import CAMERAS_KEY, FrameMeta, stream_key, to_headers, to_stream_fields
+from shared.wire import FrameMeta, to_headers
 
 log = logging.getLogger("framebus.capture.sinks")
-
-# How often a connected Redis sink repeats SADD framebus:cameras (one O(1) command).
-REGISTER_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,27 +99,16 @@ class RedisSink(FrameSink):
 
     def __init__(self, settings: CaptureSettings) -> None:
         super().__init__(settings.camera_id)
-        self._maxlen = settings.redis_stream_maxlen
-        self._key = stream_key(settings.camera_id)
         self._redis = connect(
             settings.redis_url,
             socket_timeout=settings.publish_timeout_seconds,
             connect_timeout=settings.publish_timeout_seconds,
         )
-        self._register_at = 0.0
+        self._writer = StreamWriter(self._redis, settings.redis_stream_maxlen, settings.camera_idle_seconds)
 
     async def send(self, frame: EncodedFrame) -> None:
-        fields = to_stream_fields(frame.meta, frame.jpeg)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            # Re-register now and then, not only after a failure: a Redis restarted empty
-            # between two frames (the pool's one retry hides it) would otherwise forget us.
-            if not self.link.connected or time.monotonic() >= self._register_at:
-                pipe.sadd(CAMERAS_KEY, self.camera)
-                self._register_at = time.monotonic() + REGISTER_INTERVAL_SECONDS
-            # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
-            # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
-            pipe.xadd(self._key, fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
-            await pipe.execute()
+        # After a failure Redis may have restarted empty: register again at once.
+        await self._writer.append(frame.meta, frame.jpeg, register=not self.link.connected)
 
     async def close(self) -> None:
         await self._redis.aclose()

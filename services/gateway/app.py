@@ -59,10 +59,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
 
 def make_frames(settings: GatewaySettings) -> GatewayFrames:
-    hub = CameraHub(settings.gateway_max_cameras)
+    hub = CameraHub(settings.gateway_max_cameras, settings.camera_idle_seconds)
     if settings.gateway_backplane == "none":
         return LocalFrames(hub)
-    backplane = RedisBackplane(hub, settings.redis_url, settings.redis_stream_maxlen)
+    backplane = RedisBackplane(hub, settings)
     backplane.start()
     log.info("frames travel on the Redis backplane at %s", redact(settings.redis_url))
     return backplane

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from services.gateway import metrics
 from services.gateway.bus import BusUnavailable, CameraEntry, GatewayFrames
 from services.gateway.hub import CameraHub, StoredFrame
+from services.gateway.settings import GatewaySettings
 from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
@@ -38,11 +39,13 @@ def _malformed(reason: str, detail: str) -> None:
 
 
 class RedisBackplane(GatewayFrames):
-    def __init__(self, hub: CameraHub, redis_url: str, maxlen: int) -> None:
+    def __init__(self, hub: CameraHub, settings: GatewaySettings) -> None:
         super().__init__(hub)
-        self.upstream = RedisUpstream(redis_url, _malformed)
+        self.upstream = RedisUpstream(settings.redis_url, _malformed, settings.camera_idle_seconds)
         self.link = TransportLink("redis", "backplane", log)
-        self._writer = StreamWriter(self.upstream.client, maxlen)
+        self._writer = StreamWriter(
+            self.upstream.client, settings.redis_stream_maxlen, settings.camera_idle_seconds
+        )
         self._watchers: Counter[str] = Counter()
         self._readers = BackgroundTasks()
 

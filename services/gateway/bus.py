@@ -49,7 +49,7 @@ class GatewayFrames(ABC):
         yield
 
     def readiness(self) -> CheckResult:
-        return CheckResult(True, f"accepting frames, {len(self.hub.feeds)} camera(s) known")
+        return CheckResult(True, f"accepting frames; {self.hub.capacity()}")
 
     async def close(self) -> None:
         self.hub.close()
@@ -66,4 +66,5 @@ class LocalFrames(GatewayFrames):
         return feed.frames.latest if feed else None
 
     async def cameras(self) -> list[CameraEntry]:
+        self.hub.forget_idle()
         return [CameraEntry(camera, feed.frames.latest) for camera, feed in sorted(self.hub.feeds.items())]

@@ -38,8 +38,9 @@ class CameraHub:
     frame yet waits for it to appear, so readers cannot use up the camera slots.
     """
 
-    def __init__(self, max_cameras: int) -> None:
+    def __init__(self, max_cameras: int, idle_seconds: float) -> None:
         self.max_cameras = max_cameras
+        self.idle_seconds = idle_seconds
         self.feeds: dict[str, CameraFeed] = {}
         self._added: Broadcast[str] = Broadcast()
 
@@ -57,6 +58,8 @@ class CameraHub:
         feed = self.feeds.get(meta.camera)
         if feed is None:
             if len(self.feeds) >= self.max_cameras:
+                self.forget_idle()
+            if len(self.feeds) >= self.max_cameras:
                 raise TooManyCameras(
                     f"gateway already serves {self.max_cameras} cameras (GATEWAY_MAX_CAMERAS)"
                 )
@@ -68,6 +71,19 @@ class CameraHub:
             metrics.SEQUENCE_RESTARTS.labels(meta.camera).inc()
         feed.frames.publish(StoredFrame(meta, jpeg, time.monotonic()))
         metrics.FRAMES_RECEIVED.labels(meta.camera, transport).inc()
+
+    def forget_idle(self) -> None:
+        """Frees the slots of cameras silent for CAMERA_IDLE_SECONDS (ids invented once, say)."""
+        for camera, feed in list(self.feeds.items()):
+            frame = feed.frames.latest
+            if frame is not None and frame.age > self.idle_seconds:
+                self.forget(camera)
+
+    def capacity(self) -> str:
+        used = len(self.feeds)
+        if used >= self.max_cameras:
+            return f"camera slots full ({used}, GATEWAY_MAX_CAMERAS): new cameras get 429"
+        return f"{used} of {self.max_cameras} camera slots used"
 
     def forget(self, camera: str) -> None:
         """Drops a camera's feed (its subscribers have gone): no stale frame outlives them."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.viewer.pipeline import CameraPipeline, CameraSummary
 from services.viewer.settings import ViewerSettings
+from shared.health import CheckResult
 from shared.tasks import BackgroundTasks
 
 log = logging.getLogger("framebus.viewer")
@@ -79,6 +80,20 @@ class CameraPipelines:
         pipeline.close()
         self._full_logged = False
         log.info("forgot camera %s", camera)
+
+    async def expire_idle(self, keep: set[str]) -> None:
+        """Forgets cameras silent for CAMERA_IDLE_SECONDS, except those in ``keep``."""
+        for camera, pipeline in list(self._pipelines.items()):
+            if camera not in keep and pipeline.idle_seconds() > self.settings.camera_idle_seconds:
+                await self.expire(camera)
+
+    def capacity(self) -> CheckResult:
+        used, limit = len(self._pipelines), self.settings.viewer_max_cameras
+        if used >= limit:
+            return CheckResult(
+                True, f"following {used} cameras, the limit (VIEWER_MAX_CAMERAS): more are ignored"
+            )
+        return CheckResult(True, f"following {used} of {limit} cameras")
 
     def end_streams(self) -> None:
         """Shutdown, first step: every browser's stream ends, so its handler returns at once."""

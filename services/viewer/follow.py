@@ -31,7 +31,7 @@ def make_upstream(settings: ViewerSettings) -> Upstream:
         malformed_log.warning("skipped a malformed %s frame: %s", settings.transport, detail)
 
     if settings.transport == "redis":
-        return RedisUpstream(settings.redis_url, malformed)
+        return RedisUpstream(settings.redis_url, malformed, settings.camera_idle_seconds)
     return GatewayUpstream(settings.gateway_url, malformed)
 
 
@@ -59,6 +59,7 @@ class Follower:
             backoff.reset()
             for camera in cameras:
                 pipelines.ensure(camera)
+            await pipelines.expire_idle(keep={*self.settings.pinned_cameras, *cameras})
             await asyncio.sleep(self.settings.viewer_discovery_seconds)
 
     async def feed(self, pipeline: CameraPipeline) -> None:

@@ -64,6 +64,7 @@ class CameraPipeline:
             settings.viewer_decode_reduced,
         )
         self._last_seq: int | None = None
+        self._created = time.monotonic()
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
@@ -137,6 +138,11 @@ class CameraPipeline:
         jpeg = await loop.run_in_executor(self._executor, no_signal_jpeg, width, height, self.camera, detail)
         if not self.live:  # a frame may have arrived while the card was drawn
             self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
+
+    def idle_seconds(self) -> float:
+        """Since the last frame shown (or since the pipeline was created, before any)."""
+        age = self.freshness.age()
+        return time.monotonic() - self._created if age is None else age
 
     def end_streams(self) -> None:
         """Ends the broadcast: every browser's stream of this camera finishes."""

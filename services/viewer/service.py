@@ -22,6 +22,7 @@ class ViewerService:
     def add_checks(self, readiness: Readiness) -> None:
         readiness.add(self.follower.transport, self.follower.readiness)
         readiness.add("frames", self._default_camera_fresh)
+        readiness.add("cameras", self.cameras.capacity)
 
     def start(self) -> None:
         cv2.setNumThreads(1)  # two render threads already use both cores

@@ -1,0 +1,38 @@
+"""The camera registry on the Redis bus: which cameras published lately.
+
+A sorted set, ``framebus:registry``: member = camera id, score = Unix seconds when a writer
+last saw a frame of it. Writers (capture, the gateway's backplane, the client library)
+refresh their camera every second; readers list only cameras seen within
+``CAMERA_IDLE_SECONDS``, and writers prune older members, so ids that stop publishing are
+forgotten instead of piling up (a set, as before, kept every id ever added, for ever).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+
+REGISTRY_KEY = "framebus:registry"
+# Scores further ahead than this (clock skew aside) are forged: a member scored in the year
+# 3000 would otherwise be a permanent tile.
+FUTURE_SLACK_SECONDS = 60.0
+
+
+def register(pipe: Pipeline, camera: str, now: float | None = None) -> None:
+    pipe.zadd(REGISTRY_KEY, {camera: time.time() if now is None else now})
+
+
+def prune(pipe: Pipeline, idle_seconds: float, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    pipe.zremrangebyscore(REGISTRY_KEY, "-inf", f"({now - idle_seconds}")
+    pipe.zremrangebyscore(REGISTRY_KEY, f"({now + FUTURE_SLACK_SECONDS}", "+inf")
+
+
+async def recent_cameras(client: aioredis.Redis, idle_seconds: float) -> list[bytes]:
+    """Members seen within ``idle_seconds`` (raw bytes: the caller validates them)."""
+    now = time.time()
+    members = await client.zrangebyscore(REGISTRY_KEY, now - idle_seconds, now + FUTURE_SLACK_SECONDS)
+    return cast(list[bytes], members)
