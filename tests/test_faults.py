@@ -121,7 +121,9 @@ def test_capture_registers_its_camera_again_when_redis_loses_its_data_between_tw
     assert b"cam0" in client.zrange("framebus:registry", 0, -1)
     seq = viewer_seq(viewer)
     client.flushall()
-    wait_until(lambda: b"cam0" in client.zrange("framebus:registry", 0, -1), timeout=10, message=capture.log_tail)
+    wait_until(
+        lambda: b"cam0" in client.zrange("framebus:registry", 0, -1), timeout=10, message=capture.log_tail
+    )
     wait_frames_flow(viewer, seq)
     client.close()
     assert_nothing_crashed(capture, viewer)

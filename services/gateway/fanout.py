@@ -13,10 +13,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway import metrics
 from services.gateway.hub import CameraHub
+from shared.logs import RateLimitedLog
 from shared.newest import BroadcastClosed
 from shared.wire import PULL_REQUEST, to_ws_message
 
 log = logging.getLogger("framebus.gateway")
+stall_log = RateLimitedLog(log)
 
 # Subscribers send nothing but "next" and control frames: a small bound keeps a peer from
 # making the gateway buffer large messages.
@@ -24,15 +26,24 @@ MAX_SUBSCRIBER_MESSAGE_BYTES = 4096
 
 
 class Subscriber:
-    def __init__(self, ws: web.WebSocketResponse, hub: CameraHub, camera: str, pull: bool) -> None:
+    """One WebSocket subscriber. A peer that stops reading is closed after ``stall_seconds``
+    (a send that cannot finish): its buffers are freed and nobody else waits for it."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, hub: CameraHub, camera: str
+    ) -> None:
         self.ws = ws
         self.camera = camera
+        self._transport = transport
         self._hub = hub
-        self._wanted = asyncio.Event() if pull else None
+        self._wanted: asyncio.Event | None = None
 
-    async def serve(self, stale_seconds: float) -> None:
+    def pull_mode(self) -> None:
+        self._wanted = asyncio.Event()
+
+    async def serve(self, stale_seconds: float, stall_seconds: float) -> None:
         """Until the peer leaves: reading processes its pings, close frame and requests."""
-        sender = asyncio.create_task(self._send_newest_frames(stale_seconds))
+        sender = asyncio.create_task(self._send_newest_frames(stale_seconds, stall_seconds))
         try:
             async for message in self.ws:
                 if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -48,7 +59,7 @@ class Subscriber:
             await asyncio.gather(sender, return_exceptions=True)
             await self.ws.close()
 
-    async def _send_newest_frames(self, stale_seconds: float) -> None:
+    async def _send_newest_frames(self, stale_seconds: float, stall_seconds: float) -> None:
         try:
             # A camera that has not sent a frame yet has no feed (nor metric labels): wait for it.
             feed = await self._hub.wait_for_feed(self.camera)
@@ -73,9 +84,19 @@ class Subscriber:
                     metrics.FRAMES_DROPPED.labels(self.camera, "subscriber", "slow_subscriber").inc(skipped)
                 seen = version
                 # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
-                await self.ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+                async with asyncio.timeout(stall_seconds):
+                    await self.ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+        except TimeoutError:
+            self._evict(stall_seconds)
         except (BroadcastClosed, ConnectionResetError):
             await self.ws.close(code=WSCloseCode.GOING_AWAY)
         finally:
             metrics.SUBSCRIBERS.labels(self.camera).dec()
             log.info("subscriber left camera %s", self.camera)
+
+    def _evict(self, stall_seconds: float) -> None:
+        # A close frame would queue behind the unread data: drop the connection instead.
+        metrics.SUBSCRIBERS_EVICTED.labels(self.camera).inc()
+        stall_log.warning("closed a subscriber of %s that read nothing for %gs", self.camera, stall_seconds)
+        if self._transport is not None:
+            self._transport.abort()

@@ -15,3 +15,8 @@ SEQUENCE_RESTARTS = Counter(
     ["camera"],
 )
 SUBSCRIBERS = Gauge("framebus_subscribers", "Open WebSocket subscribers.", ["camera"])
+SUBSCRIBERS_EVICTED = Counter(
+    "framebus_subscribers_evicted_total",
+    "WebSocket subscribers closed because they stopped reading (GATEWAY_SUBSCRIBER_STALL_SECONDS).",
+    ["camera"],
+)

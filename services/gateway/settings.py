@@ -15,6 +15,8 @@ class GatewaySettings(CommonSettings):
     gateway_max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     gateway_max_cameras: int = Field(default=64, ge=1, le=10000)
     gateway_body_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A WebSocket subscriber whose frame cannot be sent for this long has stopped reading.
+    gateway_subscriber_stall_seconds: float = Field(default=2.0, gt=0, le=300)
     # "redis": ingest appends to the Redis bus and subscribers read from it (see docs/protocol.md).
     gateway_backplane: Literal["none", "redis"] = "none"
     redis_url: RedisUrl = "redis://localhost:6379/0"

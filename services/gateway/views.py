@@ -168,10 +168,12 @@ async def subscribe(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
     try:
-        frames = request.app[FRAMES]
-        subscriber = Subscriber(ws, frames.hub, camera, pull=request.query.get("pull") == "1")
+        frames, settings = request.app[FRAMES], request.app[SETTINGS]
+        subscriber = Subscriber(ws, request.transport, frames.hub, camera)
+        if request.query.get("pull") == "1":
+            subscriber.pull_mode()
         async with frames.watching(camera):
-            await subscriber.serve(stale_seconds=request.app[SETTINGS].frame_stale_seconds)
+            await subscriber.serve(settings.frame_stale_seconds, settings.gateway_subscriber_stall_seconds)
     finally:
         request.app[WEBSOCKETS].discard(ws)
     return ws

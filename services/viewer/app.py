@@ -38,7 +38,7 @@ def create_app(settings: ViewerSettings) -> web.Application:
 
     async def run_service(app: web.Application) -> AsyncIterator[None]:
         service = app[SERVICE] = ViewerService(settings)
-        service.add_checks(readiness)
+        service.add_checks(readiness, app[STREAMS])
         service.start()
         yield
         await service.stop()

@@ -10,6 +10,7 @@ instead of growing memory, so one stalled browser never slows the others.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from shared.newest import Broadcast, BroadcastClosed
 
 # A few 600x600 frames; past that the browser is not keeping up and gets the newest later.
 SLOW_CLIENT_BUFFER_BYTES = 256 * 1024
+DEFAULT_STALL_SECONDS = 10.0  # VIEWER_CLIENT_STALL_SECONDS
 
 
 class ClientTransport(Protocol):
@@ -27,6 +29,7 @@ class ClientTransport(Protocol):
     def write(self, data: bytes) -> None: ...
     def is_closing(self) -> bool: ...
     def get_write_buffer_size(self) -> int: ...
+    def abort(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -35,6 +38,7 @@ class StreamClient:
     chunked: bool  # an HTTP/1.1 response is chunked, and the chunk framing is ours to write
     browser_framing: bool
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    stalled_since: float | None = None  # monotonic time its buffer first stayed full
 
     def payload(self, jpeg: bytes) -> bytes:
         part = mjpeg.browser_part(jpeg) if self.browser_framing else mjpeg.part(jpeg)
@@ -42,8 +46,11 @@ class StreamClient:
 
 
 class MjpegFanout:
-    def __init__(self, camera: str, frames: Broadcast[RenderedFrame]) -> None:
+    def __init__(
+        self, camera: str, frames: Broadcast[RenderedFrame], stall_seconds: float = DEFAULT_STALL_SECONDS
+    ) -> None:
         self.camera = camera
+        self.stall_seconds = stall_seconds
         self.clients: set[StreamClient] = set()
         self._frames = frames
 
@@ -74,5 +81,18 @@ class MjpegFanout:
             client.done.set()
         elif transport.get_write_buffer_size() > SLOW_CLIENT_BUFFER_BYTES:
             metrics.FRAMES_DROPPED.labels(self.camera, "mjpeg", "slow_client").inc()
+            self._evict_if_stalled(client)
         else:
+            client.stalled_since = None
             transport.write(client.payload(jpeg))
+
+    def _evict_if_stalled(self, client: StreamClient) -> None:
+        """A client that accepted nothing for VIEWER_CLIENT_STALL_SECONDS gives its place back."""
+        now = time.monotonic()
+        if client.stalled_since is None:
+            client.stalled_since = now
+        elif now - client.stalled_since > self.stall_seconds:
+            metrics.MJPEG_EVICTED.inc()
+            self.remove(client)
+            client.transport.abort()  # its unsent buffer goes with it
+            client.done.set()

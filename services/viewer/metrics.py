@@ -25,6 +25,10 @@ END_TO_END = Histogram(
 )
 MJPEG_CLIENTS = Gauge("framebus_mjpeg_clients", "Open /stream.mjpg connections.", ["camera"])
 MJPEG_REFUSED = Counter("framebus_mjpeg_refused_total", "Stream requests refused at VIEWER_MAX_CLIENTS.")
+MJPEG_EVICTED = Counter(
+    "framebus_mjpeg_evicted_total",
+    "Stream clients dropped after accepting nothing for VIEWER_CLIENT_STALL_SECONDS.",
+)
 
 
 class CameraMetrics:

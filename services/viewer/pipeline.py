@@ -46,7 +46,7 @@ class CameraPipeline:
         self.camera = camera
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
-        self.fanout = MjpegFanout(camera, self.frames)
+        self.fanout = MjpegFanout(camera, self.frames, settings.viewer_client_stall_seconds)
         self.stats = RollingStats()
         self.freshness = Freshness()
         self.dropped: dict[str, int] = {}

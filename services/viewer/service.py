@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 import cv2
 
 from services.viewer.cameras import CameraPipelines
@@ -19,10 +21,11 @@ class ViewerService:
         self.cameras = CameraPipelines(settings, self.follower.feed)
         self._tasks = BackgroundTasks()
 
-    def add_checks(self, readiness: Readiness) -> None:
+    def add_checks(self, readiness: Readiness, streams: Sized) -> None:
         readiness.add(self.follower.transport, self.follower.readiness)
         readiness.add("frames", self._default_camera_fresh)
         readiness.add("cameras", self.cameras.capacity)
+        readiness.add("clients", lambda: self._clients_check(streams))
 
     def start(self) -> None:
         cv2.setNumThreads(1)  # two render threads already use both cores
@@ -39,6 +42,12 @@ class ViewerService:
         await self._tasks.stop()
         await self.cameras.stop()
         await self.follower.close()
+
+    def _clients_check(self, streams: Sized) -> CheckResult:
+        """Never unready (new browsers get 503 at the limit), but says when the limit is near."""
+        used, limit = len(streams), self.settings.viewer_max_clients
+        near = " - near VIEWER_MAX_CLIENTS, new streams will get 503" if used >= 0.9 * limit else ""
+        return CheckResult(True, f"{used} of {limit} stream clients{near}")
 
     def _default_camera_fresh(self) -> CheckResult:
         camera = self.settings.camera_id

@@ -24,6 +24,8 @@ class ViewerSettings(CommonSettings):
     viewer_jpeg_quality: int = Field(default=80, ge=1, le=100)
     viewer_decode_reduced: Literal["auto", "always", "never"] = "auto"
     viewer_max_clients: int = Field(default=200, ge=1, le=10000)
+    # A stream client that accepts no bytes for this long is dropped, freeing its place.
+    viewer_client_stall_seconds: float = Field(default=10.0, gt=0, le=3600)
     viewer_max_cameras: int = Field(default=16, ge=1, le=256)
     viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
     # Benchmark aid: append one CSV line per rendered frame to this file (empty = off).

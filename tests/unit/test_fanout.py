@@ -15,6 +15,10 @@ class FakeTransport:
         self.writes: list[bytes] = []
         self.buffered = buffered
         self.closing = False
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = self.closing = True
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
@@ -95,3 +99,23 @@ async def test_shutdown_releases_every_waiting_handler() -> None:
     frames.close()
     await asyncio.wait_for(runner, 1)
     assert all(client.done.is_set() for client in clients)
+
+
+async def test_a_client_that_accepts_nothing_for_the_stall_time_is_evicted() -> None:
+    frames: Broadcast[RenderedFrame] = Broadcast()
+    fanout = MjpegFanout("cam0", frames, stall_seconds=0.05)
+    stalled, reading = FakeTransport(buffered=SLOW_CLIENT_BUFFER_BYTES + 1), FakeTransport()
+    stalled_client = StreamClient(stalled, chunked=False, browser_framing=False)
+    fanout.add(stalled_client)
+    fanout.add(StreamClient(reading, chunked=False, browser_framing=False))
+    runner = asyncio.create_task(fanout.run())
+    frames.publish(frame(1))
+    await asyncio.sleep(0.1)
+    assert not stalled.aborted  # one full buffer is a slow client, not yet a stalled one
+    frames.publish(frame(2))
+    await asyncio.sleep(0.01)
+    assert stalled.aborted and stalled_client.done.is_set()
+    assert stalled_client not in fanout.clients
+    assert len(reading.writes) == 2
+    frames.close()
+    await asyncio.wait_for(runner, 1)
