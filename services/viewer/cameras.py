@@ -88,7 +88,13 @@ class CameraPipelines:
                 await self.expire(camera)
 
     def capacity(self) -> CheckResult:
+        """Never unready for these, but says when the camera limit is reached or a camera is degraded."""
         used, limit = len(self._pipelines), self.settings.viewer_max_cameras
+        degraded = sorted(camera for camera, pipeline in self._pipelines.items() if pipeline.degraded)
+        if degraded:
+            return CheckResult(
+                True, f"degraded (renders over VIEWER_RENDER_BUDGET_SECONDS): {', '.join(degraded)}"
+            )
         if used >= limit:
             return CheckResult(
                 True, f"following {used} cameras, the limit (VIEWER_MAX_CAMERAS): more are ignored"

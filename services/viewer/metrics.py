@@ -23,6 +23,16 @@ END_TO_END = Histogram(
     ["camera"],
     buckets=LATENCY_BUCKETS,
 )
+RENDERS_OVER_BUDGET = Counter(
+    "framebus_renders_over_budget_total",
+    "Renders that took longer than VIEWER_RENDER_BUDGET_SECONDS (the camera is then rendered less often).",
+    ["camera"],
+)
+CAMERA_DEGRADED = Gauge(
+    "framebus_camera_degraded",
+    "1 while a camera's renders run over VIEWER_RENDER_BUDGET_SECONDS.",
+    ["camera"],
+)
 MJPEG_CLIENTS = Gauge("framebus_mjpeg_clients", "Open /stream.mjpg connections.", ["camera"])
 MJPEG_REFUSED = Counter("framebus_mjpeg_refused_total", "Stream requests refused at VIEWER_MAX_CLIENTS.")
 MJPEG_EVICTED = Counter(
@@ -38,6 +48,8 @@ class CameraMetrics:
     def __init__(self, camera: str, transport: str) -> None:
         self.received = FRAMES_RECEIVED.labels(camera, transport)
         self.rendered = FRAMES_RENDERED.labels(camera)
+        self.over_budget = RENDERS_OVER_BUDGET.labels(camera)
+        self.degraded = CAMERA_DEGRADED.labels(camera)
         self.end_to_end = END_TO_END.labels(camera)
         self.transport_seconds = STAGE_SECONDS.labels("transport")
         self.render_wait_seconds = STAGE_SECONDS.labels("render_wait")

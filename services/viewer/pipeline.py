@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from services.viewer import metrics
 from services.viewer.fanout import MjpegFanout
 from services.viewer.latency_log import LatencyLog
-from services.viewer.render import RenderedFrame, Renderer, no_signal_jpeg
+from services.viewer.render import RenderedFrame, Renderer, RenderTimings, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
 from shared.health import Freshness
@@ -25,6 +25,11 @@ from shared.wire import FrameMeta
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
+# A camera whose render overran VIEWER_RENDER_BUDGET_SECONDS waits this many times the render's
+# length before its next one: it keeps at most a fifth of a render thread, whatever it sends.
+OVER_BUDGET_PENALTY = 4.0
+# A camera stays "degraded" this long after its last render over budget.
+DEGRADED_HOLD_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class CameraSummary:
 
     camera: str
     live: bool
+    degraded: bool
     fps: float
     latency_ms: dict[str, float | None]
     age_seconds: float | None
@@ -65,6 +71,7 @@ class CameraPipeline:
         )
         self._last_seq: int | None = None
         self._created = time.monotonic()
+        self._degraded_until = 0.0
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
@@ -96,9 +103,9 @@ class CameraPipeline:
         while True:
             meta, jpeg, received_ns = await self._incoming.get()
             self._metrics.render_wait_seconds.observe((time.time_ns() - received_ns) / 1e9)
-            rendered = await loop.run_in_executor(
-                self._executor, self._renderer.render, jpeg, meta.width, meta.height
-            )
+            rendered, took = await loop.run_in_executor(self._executor, self._render, jpeg, meta)
+            if took > self.settings.viewer_render_budget_seconds:
+                await self._over_budget(took)
             if rendered is None:
                 metrics.MALFORMED.labels(self.settings.transport, "undecodable").inc()
                 self.drop("render", "undecodable")
@@ -118,6 +125,31 @@ class CameraPipeline:
             self.live = True
             self.frames.publish(RenderedFrame(output, meta.seq, True, ready_ns))
 
+    def _render(self, jpeg: bytes, meta: FrameMeta) -> tuple[tuple[bytes, RenderTimings] | None, float]:
+        """Runs in the executor; also returns the CPU time the render took on its thread (time
+        spent queued behind other cameras, or descheduled, is not this camera's cost)."""
+        started = time.thread_time()
+        rendered = self._renderer.render(jpeg, meta.width, meta.height)
+        return rendered, time.thread_time() - started
+
+    async def _over_budget(self, took: float) -> None:
+        """Isolation: one camera's costly frames must not take the render threads from the others."""
+        if not self.degraded:
+            log.warning(
+                "camera %s: a render took %.0f ms of CPU (VIEWER_RENDER_BUDGET_SECONDS=%g): rendering it less often",
+                self.camera,
+                took * 1000,
+                self.settings.viewer_render_budget_seconds,
+            )
+        self._degraded_until = time.monotonic() + DEGRADED_HOLD_SECONDS
+        self._metrics.over_budget.inc()
+        self._metrics.degraded.set(1)
+        await asyncio.sleep(took * OVER_BUDGET_PENALTY)
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._degraded_until
+
     async def watch_signal(self) -> None:
         """Shows a "waiting" card at once, then replaces a stalled picture with a "no signal" card,
         refreshed every second."""
@@ -125,6 +157,7 @@ class CameraPipeline:
             await self._show_no_signal("waiting for the first frame")
         while True:
             await asyncio.sleep(SIGNAL_CHECK_SECONDS)
+            self._metrics.degraded.set(self.degraded)
             age = self.freshness.age()
             if age is not None and age > self.settings.frame_stale_seconds:
                 if self.live:
@@ -158,6 +191,7 @@ class CameraPipeline:
         return CameraSummary(
             camera=self.camera,
             live=self.live,
+            degraded=self.degraded,
             fps=round(self.stats.fps(), 2),
             latency_ms={
                 "p50": None if p50 is None else round(p50 * 1000, 2),

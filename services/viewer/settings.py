@@ -26,6 +26,9 @@ class ViewerSettings(CommonSettings):
     viewer_max_clients: int = Field(default=200, ge=1, le=10000)
     # A stream client that accepts no bytes for this long is dropped, freeing its place.
     viewer_client_stall_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # A render taking more CPU than this marks the camera degraded and spaces its renders out
+    # (isolation). A 1080p JPEG of pure noise takes ~25 ms here, a 4K one ~100 ms.
+    viewer_render_budget_seconds: float = Field(default=0.08, gt=0, le=60)
     viewer_max_cameras: int = Field(default=16, ge=1, le=256)
     viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
     # Benchmark aid: append one CSV line per rendered frame to this file (empty = off).
