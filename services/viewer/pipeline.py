@@ -136,7 +136,8 @@ class CameraPipeline:
         """Isolation: one camera's costly frames must not take the render threads from the others."""
         if not self.degraded:
             log.warning(
-                "camera %s: a render took %.0f ms of CPU (VIEWER_RENDER_BUDGET_SECONDS=%g): rendering it less often",
+                "camera %s: a render took %.0f ms of CPU (VIEWER_RENDER_BUDGET_SECONDS=%g): "
+                "rendering it less often",
                 self.camera,
                 took * 1000,
                 self.settings.viewer_render_budget_seconds,
