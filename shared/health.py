@@ -45,8 +45,11 @@ class Freshness:
     def __init__(self) -> None:
         self._last: float | None = None
 
-    def mark(self) -> None:
-        self._last = time.monotonic()
+    def mark(self, ago: float = 0.0) -> None:
+        """The newest frame is ``ago`` seconds old now."""
+        last = time.monotonic() - ago
+        if self._last is None or last > self._last:
+            self._last = last
 
     def age(self) -> float | None:
         return None if self._last is None else time.monotonic() - self._last

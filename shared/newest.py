@@ -44,6 +44,13 @@ class NewestSlot(Generic[T]):
         self._emptied.set()
         return value  # type: ignore[return-value]
 
+    def clear(self) -> None:
+        """Forgets the value, if any, without counting it as dropped (it is discarded on purpose)."""
+        self._value = None
+        self._has_value = False
+        self._ready.clear()
+        self._emptied.set()
+
     async def wait_empty(self) -> None:
         """Until the consumer has taken the value: a producer that can choose *when* to fetch
         (rather than being pushed to) fetches then, and nothing is fetched only to be dropped."""

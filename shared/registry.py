@@ -31,8 +31,11 @@ def prune(pipe: Pipeline, idle_seconds: float, now: float | None = None) -> None
     pipe.zremrangebyscore(REGISTRY_KEY, f"({now + FUTURE_SLACK_SECONDS}", "+inf")
 
 
-async def recent_cameras(client: aioredis.Redis, idle_seconds: float) -> list[bytes]:
-    """Members seen within ``idle_seconds`` (raw bytes: the caller validates them)."""
+async def recent_cameras(client: aioredis.Redis, idle_seconds: float) -> list[tuple[bytes, float]]:
+    """(member, last seen Unix seconds) of members seen within ``idle_seconds`` (raw bytes: the
+    caller validates them)."""
     now = time.time()
-    members = await client.zrangebyscore(REGISTRY_KEY, now - idle_seconds, now + FUTURE_SLACK_SECONDS)
-    return cast(list[bytes], members)
+    members = await client.zrangebyscore(
+        REGISTRY_KEY, now - idle_seconds, now + FUTURE_SLACK_SECONDS, withscores=True
+    )
+    return cast(list[tuple[bytes, float]], members)

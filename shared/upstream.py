@@ -78,8 +78,9 @@ class Upstream(ABC):
         self.on_malformed = on_malformed
 
     @abstractmethod
-    async def discover(self) -> list[str]:
-        """Valid camera ids known upstream. Raises UpstreamError when upstream cannot answer."""
+    async def discover(self) -> dict[str, float | None]:
+        """Valid camera ids known upstream, each with the age in seconds of its newest frame
+        (None: unknown). Raises UpstreamError when upstream cannot answer."""
 
     @abstractmethod
     def reader(self, camera: str) -> CameraReader: ...

@@ -36,20 +36,20 @@ class GatewayUpstream(Upstream):
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
 
-    async def discover(self) -> list[str]:
+    async def discover(self) -> dict[str, float | None]:
         try:
             timeout = aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT_SECONDS)
             async with self.session.get(f"{self.url}/cameras", timeout=timeout) as response:
                 response.raise_for_status()
                 body = await response.json()
             listed = body["cameras"]
-            named = [entry.get("camera") for entry in listed]
+            named = [(entry.get("camera"), entry.get("age_seconds")) for entry in listed]
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UpstreamError(f"camera list from {self.url}: {describe_error(exc)}") from exc
-        cameras = []
-        for camera in named:
+        cameras: dict[str, float | None] = {}
+        for camera, age in named:
             if is_camera_id(camera):
-                cameras.append(camera)
+                cameras[camera] = float(age) if isinstance(age, int | float) else None
             else:
                 self.on_malformed("bad_camera", f"camera id {str(camera)[:80]!r} in the gateway's list")
         return cameras

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import cast
 
 from redis.exceptions import RedisError
@@ -30,17 +31,18 @@ class RedisUpstream(Upstream):
         self.client = connect(url, socket_timeout=SOCKET_TIMEOUT_SECONDS)
         self.idle_seconds = idle_seconds
 
-    async def discover(self) -> list[str]:
-        """Cameras that published within CAMERA_IDLE_SECONDS."""
+    async def discover(self) -> dict[str, float | None]:
+        """Cameras that published within CAMERA_IDLE_SECONDS, with the registry's age of each."""
         try:
             members = await recent_cameras(self.client, self.idle_seconds)
         except (RedisError, OSError) as exc:
             raise UpstreamError(describe_error(exc)) from exc
-        cameras = []
-        for raw in sorted(members):
+        cameras: dict[str, float | None] = {}
+        now = time.time()
+        for raw, seen in sorted(members):
             camera = raw.decode("ascii", "replace")
             if is_camera_id(camera):
-                cameras.append(camera)
+                cameras[camera] = max(0.0, now - seen)
             else:
                 self.on_malformed("bad_camera", f"camera id {camera[:80]!r} in {REGISTRY_KEY}")
         return cameras

@@ -64,7 +64,7 @@ class RedisBackplane(GatewayFrames):
 
     async def cameras(self) -> list[CameraEntry]:
         try:
-            cameras = await self.upstream.discover()
+            cameras = list(await self.upstream.discover())
         except UpstreamError as exc:
             raise BusUnavailable(str(exc)) from exc
         return await self._newest_entries(cameras)

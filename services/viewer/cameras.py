@@ -90,7 +90,7 @@ class CameraPipelines:
     def capacity(self) -> CheckResult:
         """Never unready for these, but says when the camera limit is reached or a camera is degraded."""
         used, limit = len(self._pipelines), self.settings.viewer_max_cameras
-        degraded = sorted(camera for camera, pipeline in self._pipelines.items() if pipeline.degraded)
+        degraded = sorted(camera for camera, pipeline in self._pipelines.items() if pipeline.budget.degraded)
         if degraded:
             return CheckResult(
                 True, f"degraded (renders over VIEWER_RENDER_BUDGET_SECONDS): {', '.join(degraded)}"

@@ -17,7 +17,7 @@ from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.transport import TransportLink
-from shared.upstream import CameraReader, Upstream, UpstreamError
+from shared.upstream import CameraReader, Delivery, Upstream, UpstreamError
 from shared.upstream_gateway import GatewayUpstream
 from shared.upstream_redis import RedisUpstream
 
@@ -57,8 +57,9 @@ class Follower:
                 continue
             self.link.up()
             backoff.reset()
-            for camera in cameras:
-                pipelines.ensure(camera)
+            for camera, age in cameras.items():
+                if (pipeline := pipelines.ensure(camera)) is not None:
+                    pipeline.note_upstream_age(age)
             await pipelines.expire_idle(keep={*self.settings.pinned_cameras, *cameras})
             await asyncio.sleep(self.settings.viewer_discovery_seconds)
 
@@ -70,16 +71,22 @@ class Follower:
             try:
                 while True:
                     await pipeline.wait_for_demand()
-                    try:
-                        delivery = await reader.pull()
-                    except UpstreamError as exc:
-                        await asyncio.sleep(self._reader_lost(pipeline.camera, exc, backoff.next_delay()))
-                        continue
-                    self.link.up()
-                    backoff.reset()
+                    delivery = await self._pull(reader, backoff)
                     pipeline.receive(delivery.meta, delivery.jpeg, superseded=delivery.skipped)
             finally:
                 self._readers.pop(pipeline.camera, None)
+
+    async def _pull(self, reader: CameraReader, backoff: Backoff) -> Delivery:
+        """The frame the renderer asked for: retried (it is still wanted) until upstream answers."""
+        while True:
+            try:
+                delivery = await reader.pull()
+            except UpstreamError as exc:
+                await asyncio.sleep(self._reader_lost(reader.camera, exc, backoff.next_delay()))
+                continue
+            self.link.up()
+            backoff.reset()
+            return delivery
 
     def _reader_lost(self, camera: str, error: UpstreamError, delay: float) -> float:
         if any(reader.connected for reader in self._readers.values()):
@@ -92,13 +99,8 @@ class Follower:
         return delay
 
     def readiness(self) -> CheckResult:
-        if not self.link.connected:
-            return self.link.readiness()
-        camera = self.settings.camera_id
-        reader = self._readers.get(camera)
-        if reader is None or not reader.connected:
-            return CheckResult(False, f"not reading camera {camera} yet")
-        return CheckResult(True, f"reading camera {camera}")
+        # Discovery answering is the link's truth: an unwatched camera's reader asks nothing.
+        return self.link.readiness()
 
     async def close(self) -> None:
         await self.upstream.close()

@@ -33,6 +33,11 @@ CAMERA_DEGRADED = Gauge(
     "1 while a camera's renders run over VIEWER_RENDER_BUDGET_SECONDS.",
     ["camera"],
 )
+CAMERA_WATCHED = Gauge(
+    "framebus_camera_watched",
+    "1 while a camera is watched, so rendered (see VIEWER_WATCH_LINGER_SECONDS).",
+    ["camera"],
+)
 MJPEG_CLIENTS = Gauge("framebus_mjpeg_clients", "Open /stream.mjpg connections.", ["camera"])
 MJPEG_REFUSED = Counter("framebus_mjpeg_refused_total", "Stream requests refused at VIEWER_MAX_CLIENTS.")
 MJPEG_EVICTED = Counter(
@@ -50,6 +55,7 @@ class CameraMetrics:
         self.rendered = FRAMES_RENDERED.labels(camera)
         self.over_budget = RENDERS_OVER_BUDGET.labels(camera)
         self.degraded = CAMERA_DEGRADED.labels(camera)
+        self.watched = CAMERA_WATCHED.labels(camera)
         self.end_to_end = END_TO_END.labels(camera)
         self.transport_seconds = STAGE_SECONDS.labels("transport")
         self.render_wait_seconds = STAGE_SECONDS.labels("render_wait")

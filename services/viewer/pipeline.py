@@ -1,35 +1,33 @@
 """One camera's pipeline: newest received frame -> render (executor) -> broadcast to browsers.
 
 A pipeline only does the work; :class:`services.viewer.cameras.CameraPipelines` creates,
-starts, expires and stops it.
+starts, expires and stops it. It renders only while the camera is watched (demand.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from services.viewer import metrics
-from services.viewer.fanout import MjpegFanout
+from services.viewer.budget import RenderBudget, timed
+from services.viewer.demand import Demand
+from services.viewer.fanout import MjpegFanout, StreamClient
 from services.viewer.latency_log import LatencyLog
-from services.viewer.render import RenderedFrame, Renderer, RenderTimings, no_signal_jpeg
+from services.viewer.render import RenderedFrame, Renderer, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
 from services.viewer.stats import RollingStats
-from shared.health import Freshness
-from shared.newest import Broadcast, NewestSlot
+from shared.health import CheckResult, Freshness
+from shared.newest import Broadcast, BroadcastClosed, NewestSlot
 from shared.wire import FrameMeta
 
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
-# A camera whose render overran VIEWER_RENDER_BUDGET_SECONDS waits this many times the render's
-# length before its next one: it keeps at most a fifth of a render thread, whatever it sends.
-OVER_BUDGET_PENALTY = 4.0
-# A camera stays "degraded" this long after its last render over budget.
-DEGRADED_HOLD_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +36,7 @@ class CameraSummary:
 
     camera: str
     live: bool
+    watched: bool
     degraded: bool
     fps: float
     latency_ms: dict[str, float | None]
@@ -53,11 +52,16 @@ class CameraPipeline:
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
         self.fanout = MjpegFanout(camera, self.frames, settings.viewer_client_stall_seconds)
+        self.demand = Demand(self.fanout.clients, settings.viewer_watch_linger_seconds)
         self.stats = RollingStats()
-        self.freshness = Freshness()
+        self.freshness = Freshness()  # of the newest frame shown
+        self.upstream_freshness = Freshness()  # of the newest frame upstream, as discovery says
         self.dropped: dict[str, int] = {}
         self.live = False
         self._metrics = metrics.CameraMetrics(camera, settings.transport)
+        self.budget = RenderBudget(
+            camera, settings.viewer_render_budget_seconds, self._metrics.over_budget, self._metrics.degraded
+        )
         self._executor = executor
         self._incoming: NewestSlot[tuple[FrameMeta, bytes, int]] = NewestSlot(
             lambda _: self.drop("render", "superseded")
@@ -70,8 +74,8 @@ class CameraPipeline:
             settings.viewer_decode_reduced,
         )
         self._last_seq: int | None = None
+        self._resuming = False
         self._created = time.monotonic()
-        self._degraded_until = 0.0
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
@@ -79,92 +83,119 @@ class CameraPipeline:
 
         ``superseded`` older frames were available but passed over for this one; any other
         jump in sequence numbers is a gap upstream (lost, or skipped before reaching us).
+        Frames published while nobody watched are neither: they were not wanted.
         """
         self._metrics.received.inc()
-        if superseded:
-            self.drop("receive", "superseded", superseded)
-        if self._last_seq is not None and (gap := meta.seq - self._last_seq - 1 - superseded) > 0:
-            self.drop("receive", "upstream_gap", gap)
+        if self._resuming:
+            self._resuming = False
+        else:
+            if superseded:
+                self.drop("receive", "superseded", superseded)
+            if self._last_seq is not None and (gap := meta.seq - self._last_seq - 1 - superseded) > 0:
+                self.drop("receive", "upstream_gap", gap)
         self._last_seq = meta.seq
         received_ns = time.time_ns()
         self._metrics.transport_seconds.observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
         self._incoming.put((meta, jpeg, received_ns))
 
     async def wait_for_demand(self) -> None:
-        """Until the renderer has taken the last frame handed to it: the time to fetch the next."""
-        await self._incoming.wait_empty()
+        """Until the renderer wants a frame: the feed's cue to fetch the next one."""
+        await self.demand.frame_wanted()
+
+    def add_stream_client(self, client: StreamClient) -> None:
+        self.fanout.add(client)
+        self.demand.client_joined()
+
+    async def picture(self, fresh_within: float) -> RenderedFrame | None:
+        """The newest picture, once it is at most ``fresh_within`` old or none is coming: a
+        snapshot of an idle camera waits for the render it has just asked for."""
+        self.demand.ask()
+        latest = self.frames.latest
+        if latest is not None and time.time_ns() - latest.ready_ns <= fresh_within * 1e9:
+            return latest
+        with contextlib.suppress(TimeoutError, BroadcastClosed):
+            async with asyncio.timeout(fresh_within):
+                return (await self.frames.next_after(self.frames.version))[1]
+        return self.frames.latest
+
+    def note_upstream_age(self, age: float | None) -> None:
+        """Discovery's word on the newest frame upstream, for a camera nobody watches."""
+        if age is not None:
+            self.upstream_freshness.mark(ago=age)
 
     def drop(self, stage: str, reason: str, count: int = 1) -> None:
         metrics.FRAMES_DROPPED.labels(self.camera, stage, reason).inc(count)
         self.dropped[reason] = self.dropped.get(reason, 0) + count
 
     async def render_forever(self) -> None:
-        loop = asyncio.get_running_loop()
+        await self._resume_when_watched()
         while True:
+            if not self.demand.watched:
+                await self._resume_when_watched()
             meta, jpeg, received_ns = await self._incoming.get()
-            self._metrics.render_wait_seconds.observe((time.time_ns() - received_ns) / 1e9)
-            rendered, took = await loop.run_in_executor(self._executor, self._render, jpeg, meta)
-            if took > self.settings.viewer_render_budget_seconds:
-                await self._over_budget(took)
-            if rendered is None:
-                metrics.MALFORMED.labels(self.settings.transport, "undecodable").inc()
-                self.drop("render", "undecodable")
-                continue
-            output, timings = rendered
-            ready_ns = time.time_ns()
-            # Clocks of two hosts can disagree; a negative latency says nothing useful.
-            latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
-            self._metrics.observe_render(timings, latency)
-            self.stats.record(latency)
-            # Fresh means shown: a camera whose frames arrive but never decode has no signal.
-            self.freshness.mark()
-            if self._latency_log is not None:
-                self._latency_log.write(self.camera, meta, received_ns, ready_ns, timings)
-            if not self.live:
-                log.info("camera %s: signal", self.camera)
-            self.live = True
-            self.frames.publish(RenderedFrame(output, meta.seq, True, ready_ns))
+            if self.demand.watched:
+                self.demand.want_frame()  # fetch the next frame while this one renders
+            await self._render(meta, jpeg, received_ns)
 
-    def _render(self, jpeg: bytes, meta: FrameMeta) -> tuple[tuple[bytes, RenderTimings] | None, float]:
-        """Runs in the executor; also returns the CPU time the render took on its thread (time
-        spent queued behind other cameras, or descheduled, is not this camera's cost)."""
-        started = time.thread_time()
-        rendered = self._renderer.render(jpeg, meta.width, meta.height)
-        return rendered, time.thread_time() - started
+    async def _resume_when_watched(self) -> None:
+        self._metrics.watched.set(0)
+        await self.demand.wait_watched()
+        self._metrics.watched.set(1)
+        # A frame taken before the camera went idle is old now: start from the newest.
+        self._incoming.clear()
+        self._resuming = True
+        self.demand.want_frame()
 
-    async def _over_budget(self, took: float) -> None:
-        """Isolation: one camera's costly frames must not take the render threads from the others."""
-        if not self.degraded:
-            log.warning(
-                "camera %s: a render took %.0f ms of CPU (VIEWER_RENDER_BUDGET_SECONDS=%g): "
-                "rendering it less often",
-                self.camera,
-                took * 1000,
-                self.settings.viewer_render_budget_seconds,
-            )
-        self._degraded_until = time.monotonic() + DEGRADED_HOLD_SECONDS
-        self._metrics.over_budget.inc()
-        self._metrics.degraded.set(1)
-        await asyncio.sleep(took * OVER_BUDGET_PENALTY)
-
-    @property
-    def degraded(self) -> bool:
-        return time.monotonic() < self._degraded_until
+    async def _render(self, meta: FrameMeta, jpeg: bytes, received_ns: int) -> None:
+        self._metrics.render_wait_seconds.observe((time.time_ns() - received_ns) / 1e9)
+        loop = asyncio.get_running_loop()
+        work = lambda: self._renderer.render(jpeg, meta.width, meta.height)  # noqa: E731
+        rendered, took = await loop.run_in_executor(self._executor, timed, work)
+        await self.budget.charge(took)
+        if rendered is None:
+            metrics.MALFORMED.labels(self.settings.transport, "undecodable").inc()
+            self.drop("render", "undecodable")
+            return
+        output, timings = rendered
+        ready_ns = time.time_ns()
+        # Clocks of two hosts can disagree; a negative latency says nothing useful.
+        latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
+        self._metrics.observe_render(timings, latency)
+        self.stats.record(latency)
+        # Fresh means shown: a camera whose frames arrive but never decode has no signal.
+        self.freshness.mark()
+        if self._latency_log is not None:
+            self._latency_log.write(self.camera, meta, received_ns, ready_ns, timings)
+        if not self.live:
+            log.info("camera %s: signal", self.camera)
+        self.live = True
+        self.frames.publish(RenderedFrame(output, meta.seq, True, ready_ns))
 
     async def watch_signal(self) -> None:
         """Shows a "waiting" card at once, then replaces a stalled picture with a "no signal" card,
-        refreshed every second."""
+        refreshed every second; an unwatched camera is live while discovery sees it publish."""
         if self.frames.latest is None:
             await self._show_no_signal("waiting for the first frame")
         while True:
             await asyncio.sleep(SIGNAL_CHECK_SECONDS)
-            self._metrics.degraded.set(self.degraded)
+            self.budget.report()
+            if not self.demand.watched:
+                self.live = self.fresh().ok
+                continue
             age = self.freshness.age()
             if age is not None and age > self.settings.frame_stale_seconds:
                 if self.live:
                     log.warning("camera %s: no signal for %.1fs", self.camera, age)
                 self.live = False
                 await self._show_no_signal(f"last frame {age:.0f}s ago")
+
+    def fresh(self) -> CheckResult:
+        """Shown recently, or (nobody watching) published upstream recently."""
+        stale = self.settings.frame_stale_seconds
+        shown = self.freshness.check(stale, f"newest frame of {self.camera}")
+        if shown.ok or self.demand.watched:
+            return shown
+        return self.upstream_freshness.check(stale, f"newest frame of {self.camera} upstream")
 
     async def _show_no_signal(self, detail: str) -> None:
         width, height = self.settings.viewer_width, self.settings.viewer_height
@@ -174,9 +205,9 @@ class CameraPipeline:
             self.frames.publish(RenderedFrame(jpeg, 0, False, time.time_ns()))
 
     def idle_seconds(self) -> float:
-        """Since the last frame shown (or since the pipeline was created, before any)."""
-        age = self.freshness.age()
-        return time.monotonic() - self._created if age is None else age
+        """Since the last frame shown or seen upstream (or since the pipeline was created)."""
+        ages = [age for age in (self.freshness.age(), self.upstream_freshness.age()) if age is not None]
+        return min(ages) if ages else time.monotonic() - self._created
 
     def end_streams(self) -> None:
         """Ends the broadcast: every browser's stream of this camera finishes."""
@@ -192,7 +223,8 @@ class CameraPipeline:
         return CameraSummary(
             camera=self.camera,
             live=self.live,
-            degraded=self.degraded,
+            watched=self.demand.watched,
+            degraded=self.budget.degraded,
             fps=round(self.stats.fps(), 2),
             latency_ms={
                 "p50": None if p50 is None else round(p50 * 1000, 2),

@@ -54,4 +54,4 @@ class ViewerService:
         pipeline = self.cameras.get(camera)
         if pipeline is None:
             return CheckResult(False, f"camera {camera} not followed")
-        return pipeline.freshness.check(self.settings.frame_stale_seconds, f"newest frame of {camera}")
+        return pipeline.fresh()

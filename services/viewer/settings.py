@@ -23,6 +23,8 @@ class ViewerSettings(CommonSettings):
     viewer_fit: Literal["letterbox", "stretch"] = "letterbox"
     viewer_jpeg_quality: int = Field(default=80, ge=1, le=100)
     viewer_decode_reduced: Literal["auto", "always", "never"] = "auto"
+    # A camera is rendered while streamed, and this long after its snapshot or figures were asked.
+    viewer_watch_linger_seconds: float = Field(default=10.0, gt=0, le=3600)
     viewer_max_clients: int = Field(default=200, ge=1, le=10000)
     # A stream client that accepts no bytes for this long is dropped, freeing its place.
     viewer_client_stall_seconds: float = Field(default=10.0, gt=0, le=3600)

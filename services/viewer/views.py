@@ -25,6 +25,8 @@ STREAMS = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
 
 STATIC = resources.files("services.viewer") / "static"
 NO_CACHE = {"Cache-Control": "no-store"}
+# A snapshot of a camera nobody watched waits this long at most for the render it asks for.
+SNAPSHOT_FRESH_SECONDS = 0.5
 
 
 def _pipeline(request: web.Request) -> CameraPipeline:
@@ -69,7 +71,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
         if request.transport is None:
             return response  # the browser left before the headers went out
         client = StreamClient(request.transport, chunked, browser)
-        pipeline.fanout.add(client)
+        pipeline.add_stream_client(client)
         # The camera's fan-out writes the frames; this handler only waits for the end
         # (the browser leaving cancels it; shutdown sets ``done``).
         await client.done.wait()
@@ -84,7 +86,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
 
 async def snapshot(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
-    frame = pipeline.frames.latest
+    frame = await pipeline.picture(fresh_within=SNAPSHOT_FRESH_SECONDS)
     if frame is None:  # the "waiting" card is drawn in the first milliseconds of a pipeline
         raise web.HTTPServiceUnavailable(text=f"no picture of camera {pipeline.camera} yet\n")
     headers = {
@@ -98,6 +100,7 @@ async def snapshot(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
+    pipeline.demand.ask()  # the page asks for the figures of the camera it shows
     settings = request.app[SETTINGS]
     return web.json_response(
         {

@@ -1,0 +1,50 @@
+"""Work on demand: a camera is rendered only while someone watches it.
+
+Watched means a browser streams it, or its snapshot or figures were asked for within the
+last ``linger`` seconds (the page polls both). An unwatched camera's feed pulls nothing:
+no JPEG crosses the network and nothing is decoded; discovery alone says whether it is live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sized
+
+
+class Demand:
+    def __init__(self, clients: Sized, linger_seconds: float) -> None:
+        self._clients = clients
+        self._linger = linger_seconds
+        self._asked_at = float("-inf")
+        self._changed = asyncio.Event()  # set when the camera may have become watched
+        self._want = asyncio.Event()  # set when the renderer is ready for the next frame
+
+    @property
+    def watched(self) -> bool:
+        return len(self._clients) > 0 or time.monotonic() - self._asked_at < self._linger
+
+    def ask(self) -> None:
+        """A snapshot or the figures were asked for: render for the next ``linger`` seconds."""
+        self._asked_at = time.monotonic()
+        self._changed.set()
+
+    def client_joined(self) -> None:
+        self._changed.set()
+
+    async def wait_watched(self) -> bool:
+        """Until someone watches; True when it had to wait (the camera was idle until now)."""
+        idle = False
+        while not self.watched:
+            idle = True
+            self._changed.clear()
+            await self._changed.wait()
+        return idle
+
+    def want_frame(self) -> None:
+        self._want.set()
+
+    async def frame_wanted(self) -> None:
+        """Until the renderer asks for a frame (the feed's cue to pull one)."""
+        await self._want.wait()
+        self._want.clear()

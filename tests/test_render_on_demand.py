@@ -1,0 +1,75 @@
+"""The viewer renders a camera only while someone watches it; an unwatched camera costs nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+from tests.fixtures import wait_until
+from tests.fixtures.processes import ServiceProcess
+from tests.fixtures.servers import RedisServer
+
+Start = Callable[..., ServiceProcess]
+
+
+def counters(viewer: ServiceProcess) -> tuple[float, float]:
+    received = (
+        viewer.metric("framebus_frames_received_total", {"camera": "cam0", "transport": "redis"}) or 0.0
+    )
+    rendered = viewer.metric("framebus_frames_rendered_total", {"camera": "cam0"}) or 0.0
+    return received, rendered
+
+
+def idle_viewer(redis_server: RedisServer, start_service: Start) -> tuple[ServiceProcess, ServiceProcess]:
+    capture = start_service("capture", {"REDIS_URL": redis_server.url})
+    viewer = start_service("viewer", {"REDIS_URL": redis_server.url, "VIEWER_WATCH_LINGER_SECONDS": "1"})
+    viewer.wait_ready()  # ready on discovery's word alone: the camera publishes
+    return capture, viewer
+
+
+def test_an_unwatched_camera_is_neither_fetched_nor_rendered(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    capture, viewer = idle_viewer(redis_server, start_service)
+    before = counters(viewer)
+    time.sleep(2.0)
+    published = (
+        capture.metric("framebus_frames_published_total", {"camera": "cam0", "transport": "redis"}) or 0
+    )
+    assert published > 30  # the camera runs at 30 fps meanwhile
+    assert counters(viewer) == before
+    _, listing = viewer.get_json("/api/cameras")
+    assert listing["cameras"][0]["live"] is True
+    assert viewer.metric("framebus_camera_watched", {"camera": "cam0"}) == 0
+
+
+def test_a_snapshot_of_an_idle_camera_is_a_fresh_live_picture(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    capture, viewer = idle_viewer(redis_server, start_service)
+    time.sleep(1.5)
+    published = (
+        capture.metric("framebus_frames_published_total", {"camera": "cam0", "transport": "redis"}) or 0
+    )
+    status, _ = viewer.get("/snapshot.jpg")
+    assert status == 200
+    _, stats = viewer.get_json("/api/stats")
+    # The picture is of a frame published after the request, not one kept from before.
+    assert stats["live"] and stats["seq"] >= published
+    assert stats["dropped"].get("upstream_gap", 0) == 0  # frames nobody wanted are no gap
+
+
+def test_rendering_follows_the_browsers_watching(redis_server: RedisServer, start_service: Start) -> None:
+    _, viewer = idle_viewer(redis_server, start_service)
+    with subprocess.Popen(["curl", "-sN", "-o", "/dev/null", f"{viewer.url}/stream.mjpg"]) as browser:
+        wait_until(lambda: viewer.metric("framebus_camera_watched", {"camera": "cam0"}) == 1, timeout=5)
+        _, rendered = counters(viewer)
+        wait_until(
+            lambda: counters(viewer)[1] > rendered + 20, timeout=5, message="a watched camera is not rendered"
+        )
+        browser.terminate()
+    wait_until(lambda: viewer.metric("framebus_camera_watched", {"camera": "cam0"}) == 0, timeout=5)
+    _, stopped_at = counters(viewer)
+    time.sleep(1.0)
+    assert counters(viewer)[1] <= stopped_at + 1  # at most the frame already in flight
