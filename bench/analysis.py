@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.percentiles import percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +49,6 @@ def read_records(path: Path, start_ns: int, end_ns: int, camera: str | None = No
                 )
             )
     return out
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: every figure is a frame that happened)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def latency_summary(records: list[FrameRecord]) -> dict[str, float | None]:
