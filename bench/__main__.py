@@ -14,13 +14,13 @@ import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bench import report
 from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
 from bench.clip import CACHE, clip_path
 from bench.floor import measure_floor
 from bench.procs import ServiceDied
+from bench.results import BenchRun, Machine
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +64,7 @@ class Plan:
         return failures
 
 
-def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path) -> Plan:
+def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
     quick = args.quick
     timing = (
         Timing(warm=1.0, measure=3.0, preload=60) if quick else Timing(warm=3.0, measure=10.0, preload=60)
@@ -84,11 +84,11 @@ def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path)
 
     def floor(size: str) -> None:
         figures = measure_floor(clip(size), frames=30 if quick else 60, passes=2 if quick else 3)
-        results["floor"][size] = figures
+        run.floor[size] = figures
         plan.say(
-            f"codec floor {size}: encode {figures['encode_s'] * 1e3:.2f} ms, render "
-            f"{figures['render_s'] * 1e3:.2f} ms -> {figures['max_fps_floor']:.0f} fps, "
-            f"{figures['latency_floor_s'] * 1e3:.2f} ms"
+            f"codec floor {size}: encode {figures.encode_s * 1e3:.2f} ms, render "
+            f"{figures.render_s * 1e3:.2f} ms -> {figures.max_fps_floor:.0f} fps, "
+            f"{figures.latency_floor_s * 1e3:.2f} ms"
         )
 
     def framebus(transport: str, size: str) -> None:
@@ -101,17 +101,16 @@ def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path)
             for mode, env in modes.items():
                 name = f"framebus-{transport}-{size}-{mode}"
                 plan.say(f"{name}: measuring {timing.measure:g}s")
-                result = framebus_case(stack, name, {"CAPTURE_SOURCE": str(clip(size)), **env}, timing)
-                result.update(size=size, mode=mode)
-                results["framebus"].append(result)
+                capture_env = {"CAPTURE_SOURCE": str(clip(size)), **env}
+                result = framebus_case(stack, name, capture_env, timing, size, mode)
+                run.framebus.append(result)
                 plan.say(report.one_line(result))
         finally:
             stack.close()
 
     def classic(kind: str, fps: float) -> None:
-        result = classic_case(kind, fps, clip("720p"), workdir / "classic", timing)
-        result.update(size="720p", mode="camera" if fps else "max")
-        results["classic"].append(result)
+        result = classic_case(kind, fps, clip("720p"), "720p", workdir / "classic", timing)
+        run.classic.append(result)
         plan.say(report.one_line(result))
 
     def fanout() -> None:
@@ -120,10 +119,10 @@ def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path)
             stack.start_capture({"CAPTURE_SOURCE": str(clip("720p"))}).wait_status("/readyz", 60)
             for readers in (1, 10) if quick else (1, 10, 100):
                 result = fanout_case(stack, readers, timing)
-                results["fanout"].append(result)
+                run.fanout.append(result)
                 plan.say(
-                    f"fan-out {readers}: viewer {result['viewer_cpu_per_second']:.3f} CPU-s/s, "
-                    f"{result['fps']} fps rendered, slowest reader {result['min_parts_per_reader']} parts"
+                    f"fan-out {readers}: viewer {result.viewer_cpu_per_second:.3f} CPU-s/s, "
+                    f"{result.fps} fps rendered, slowest reader {result.min_parts_per_reader} parts"
                 )
         finally:
             stack.close()
@@ -134,7 +133,7 @@ def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path)
         stack = Stack("redis", workdir / "cameras", viewer_env)
         try:
             cam_timing = Timing(warm=3.0, measure=8.0, preload=30)
-            results["cameras"] = cameras_case(stack, steps, clip("720p"), cam_timing, 15.0, plan.say)
+            run.cameras = cameras_case(stack, steps, clip("720p"), cam_timing, 15.0, plan.say)
         finally:
             stack.close()
 
@@ -171,25 +170,19 @@ def main() -> None:
     args = parser.parse_args()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = CACHE / "runs" / stamp
-    results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "node": platform.node()},
-        "quick": args.quick,
-        "floor": {},
-        "framebus": [],
-        "classic": [],
-        "fanout": [],
-        "cameras": None,
-    }
-    plan = build_plan(args, results, workdir)
-    failures = plan.run()
-    results["failures"] = failures
-    results["seconds"] = round(time.monotonic() - plan.started, 1)
+    run = BenchRun(
+        started=dt.datetime.now().isoformat(timespec="seconds"),
+        machine=Machine(cpus=os.cpu_count(), platform=platform.platform(), node=platform.node()),
+        quick=args.quick,
+    )
+    plan = build_plan(args, run, workdir)
+    failures = run.failures = plan.run()
+    run.seconds = round(time.monotonic() - plan.started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     json_path = RESULTS / f"{stamp}.json"
-    report.write_json(results, json_path)
-    print(report.table(results))
-    png = report.plot(results, RESULTS / f"{stamp}.png")
+    run.write_json(json_path)
+    print(report.table(run))
+    png = report.plot(run, RESULTS / f"{stamp}.png")
     print(f"\nresults: {json_path}" + (f"\nplot:    {png}" if png else "") + f"\nlogs:    {workdir}")
     if failures:
         print(f"\n{len(failures)} case(s) FAILED:\n  " + "\n  ".join(f.splitlines()[0] for f in failures))

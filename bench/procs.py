@@ -27,6 +27,9 @@ from tests.support.net import free_port, http_get
 from tests.support.waiting import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# One /metrics sample: (name, labels, value); a scrape holds each service's samples by name.
+Sample = tuple[str, dict[str, str], float]
+Scrape = dict[str, list[Sample]]
 
 
 class ServiceDied(RuntimeError):
@@ -127,7 +130,7 @@ class Service(Proc):
         except TimeoutError as exc:
             raise ServiceDied(f"{exc}\n{self.log_tail()}") from None
 
-    def metrics(self) -> list[tuple[str, dict[str, str], float]]:
+    def metrics(self) -> list[Sample]:
         _, body = http_get(self.url + "/metrics")
         return [
             (s.name, dict(s.labels), float(s.value))
@@ -158,11 +161,11 @@ class Redis(Proc):
             return sock.recv(64).startswith(b"+PONG")
 
 
-def metric_sum(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+def metric_sum(samples: list[Sample], name: str, **labels: str) -> float:
     return sum(v for n, lab, v in samples if n == name and all(lab.get(k) == w for k, w in labels.items()))
 
 
-def drops_by_reason(samples: list[tuple[str, dict[str, str], float]]) -> dict[str, float]:
+def drops_by_reason(samples: list[Sample]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, labels, value in samples:
         if name == "framebus_frames_dropped_total":
