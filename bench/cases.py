@@ -14,9 +14,10 @@ import redis
 
 from bench.analysis import FrameRecord, delivery, fps_timeline, latency_summary, read_records
 from bench.classic import NOTIFY
-from bench.procs import CpuWindow, Proc, Redis, Scrape, ServiceDied, free_port, http_get, wait_for
+from bench.procs import CpuWindow, Proc, Redis, Scrape, ServiceDied, wait_for
 from bench.results import CamerasResult, CameraStep, FanoutResult, FramebusResult, PipelineResult
 from bench.stack import Stack, counter_deltas
+from tests.support.net import free_port, http_get
 
 MAX_LATENCY_SAMPLES = 4000  # per case, for the plot
 CAMERA_DROP_LIMIT = 0.01  # a camera count is carried while fewer frames than this are lost

@@ -15,7 +15,7 @@ Every fixture here stops what it started, even when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
 
     def start(
         name: str,
-        env: dict[str, str | None] | None = None,
+        env: Mapping[str, str | None] | None = None,
         port_var: str | None = None,
         *,
         port: int | None = None,

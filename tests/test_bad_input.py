@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
 from tests.fixtures import ServiceFactory, ServiceProcess, start_service_process, wait_until
 from tests.fixtures.frames import GOOD_JPEG, frame_headers, post, rejected, viewer_seq
@@ -201,7 +202,7 @@ def malformed(viewer: ServiceProcess, reason: str) -> float:
     return viewer.metric("framebus_malformed_frames_total", {"transport": "redis", "reason": reason}) or 0.0
 
 
-def good_fields(seq: int, camera: str = "cam0") -> dict[str, bytes | int | str]:
+def good_fields(seq: int, camera: str = "cam0") -> dict[FieldT, EncodableT]:
     now = time.time_ns()
     return {
         "camera": camera,
@@ -214,7 +215,7 @@ def good_fields(seq: int, camera: str = "cam0") -> dict[str, bytes | int | str]:
     }
 
 
-MALFORMED_ENTRIES: list[tuple[str, str, dict[str, bytes | int | str]]] = [
+MALFORMED_ENTRIES: list[tuple[str, str, dict[FieldT, EncodableT]]] = [
     ("missing_jpeg", "bad_entry", {k: v for k, v in good_fields(0).items() if k != "jpeg"}),
     ("missing_seq", "bad_entry", {k: v for k, v in good_fields(0).items() if k != "seq"}),
     ("text_seq", "bad_entry", {**good_fields(0), "seq": "NaN"}),
@@ -243,7 +244,7 @@ def test_viewer_skips_and_counts_malformed_redis_entries_and_keeps_going(
     for case, reason, fields in MALFORMED_ENTRIES:
         before = malformed(viewer, reason)
         fields = {**fields, "seq": seq + 1} if case in ("wrong_camera", "undecodable") else fields
-        client.xadd(stream, fields)  # type: ignore[arg-type]
+        client.xadd(stream, fields)
         wait_until(lambda r=reason, b=before: malformed(viewer, r) > b, timeout=5, message=case)  # type: ignore[misc]
         # ...and a good frame after it is still shown.
         seq += 2

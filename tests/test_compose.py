@@ -30,16 +30,15 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
-from pydantic_settings import BaseSettings
 
 from services.capture.settings import CaptureSettings
 from services.gateway.settings import GatewaySettings
 from services.viewer.settings import ViewerSettings
-from shared.settings import env_names
+from shared.settings import CommonSettings, env_names
 from tests.support.compose import (
     ComposeError,
     Config,
@@ -53,6 +52,8 @@ from tests.support.dockerfile import parse_dockerfile
 from tests.support.dockerignore import DockerIgnore
 from tests.support.procfile import python_module, read_procfile
 
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = "docker-compose.yml"
 CAMERAS_FILE = "docker-compose.cameras.yml"
@@ -60,7 +61,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOTENV = ROOT / ".env"
 
 # service module -> (settings class, the field holding the port it listens on)
-SETTINGS: dict[str, tuple[type[BaseSettings], str]] = {
+SETTINGS: dict[str, tuple[type[CommonSettings], str]] = {
     "capture": (CaptureSettings, "capture_port"),
     "gateway": (GatewaySettings, "gateway_port"),
     "viewer": (ViewerSettings, "viewer_port"),
@@ -141,9 +142,7 @@ def framebus_services(config: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def load_settings(
-    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], env: Mapping[str, str]
-) -> BaseSettings:
+def load_settings(monkeypatch: pytest.MonkeyPatch, cls: type[SettingsT], env: Mapping[str, str]) -> SettingsT:
     """Instantiate a settings class from exactly ``env`` (the test process's env is masked)."""
     accepted = env_names(cls)
     for name in list(os.environ):

@@ -54,11 +54,11 @@ def test_http_get_raises_when_nothing_listens() -> None:
 
 
 def test_wait_until_retries_only_the_named_errors() -> None:
-    attempts = iter([OSError("not yet"), OSError("not yet"), "ready"])
+    attempts: list[str | OSError] = [OSError("not yet"), OSError("not yet"), "ready"]
 
     def next_attempt() -> str:
-        item = next(attempts)
-        if isinstance(item, Exception):
+        item = attempts.pop(0)
+        if isinstance(item, OSError):
             raise item
         return item
 
