@@ -29,7 +29,7 @@ run: setup-run ## run redis (if needed) + gateway + capture + viewer locally (CA
 lint: ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services
+	$(VENV)/bin/mypy shared services framebus tests bench
 
 fmt: ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import platform
 import time
@@ -14,13 +15,13 @@ import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bench import report
 from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
 from bench.clip import CACHE, clip_path
 from bench.floor import measure_floor
 from bench.procs import ServiceDied
+from bench.results import BenchRun, Machine
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,103 +65,101 @@ class Plan:
         return failures
 
 
-def build_plan(args: argparse.Namespace, results: dict[str, Any], workdir: Path) -> Plan:
+class Cases:
+    """The bench's cases as steps of one plan; each writes its results into ``run``."""
+
+    def __init__(self, plan: Plan, run: BenchRun, workdir: Path, quick: bool) -> None:
+        self.plan, self.run, self.workdir, self.quick = plan, run, workdir, quick
+        self.timing = Timing(warm=1.0, measure=3.0, preload=60) if quick else Timing(3.0, 10.0, 60)
+        self._clips: dict[str, Path] = {}
+
+    def clip(self, size: str) -> Path:
+        if size not in self._clips:
+            self.plan.say(f"clip {size}: {CACHE} (made once with ffmpeg)")
+            self._clips[size] = clip_path(*SIZES[size], CLIP_SECONDS)
+        return self._clips[size]
+
+    def floor(self, size: str) -> None:
+        quick = self.quick
+        figures = measure_floor(self.clip(size), frames=30 if quick else 60, passes=2 if quick else 3)
+        self.run.floor[size] = figures
+        self.plan.say(
+            f"codec floor {size}: encode {figures.encode_s * 1e3:.2f} ms, render "
+            f"{figures.render_s * 1e3:.2f} ms -> {figures.max_fps_floor:.0f} fps, "
+            f"{figures.latency_floor_s * 1e3:.2f} ms"
+        )
+
+    def framebus(self, transport: str, size: str) -> None:
+        stack = Stack(transport, self.workdir / f"framebus-{transport}-{size}")
+        try:
+            # Frames pre-decoded in both modes (as the classic senders do): a camera's H.264/RTSP
+            # decode costs the same whatever carries the frames afterwards.
+            preload = {"CAPTURE_PRELOAD_FRAMES": str(self.timing.preload)}
+            modes = {"camera": preload, "max": {**preload, "CAPTURE_FPS": "0"}}
+            for mode, env in modes.items():
+                name = f"framebus-{transport}-{size}-{mode}"
+                self.plan.say(f"{name}: measuring {self.timing.measure:g}s")
+                capture_env = {"CAPTURE_SOURCE": str(self.clip(size)), **env}
+                result = framebus_case(stack, name, capture_env, self.timing, size, mode)
+                self.run.framebus.append(result)
+                self.plan.say(report.one_line(result))
+        finally:
+            stack.close()
+
+    def classic(self, kind: str, fps: float) -> None:
+        result = classic_case(kind, fps, self.clip("720p"), "720p", self.workdir / "classic", self.timing)
+        self.run.classic.append(result)
+        self.plan.say(report.one_line(result))
+
+    def fanout(self) -> None:
+        stack = Stack("redis", self.workdir / "fanout")
+        try:
+            stack.start_capture({"CAPTURE_SOURCE": str(self.clip("720p"))}).wait_status("/readyz", 60)
+            for readers in (1, 10) if self.quick else (1, 10, 100):
+                result = fanout_case(stack, readers, self.timing)
+                self.run.fanout.append(result)
+                self.plan.say(
+                    f"fan-out {readers}: viewer {result.viewer_cpu_per_second:.3f} CPU-s/s, "
+                    f"{result.fps} fps rendered, slowest reader {result.min_parts_per_reader} parts"
+                )
+        finally:
+            stack.close()
+
+    def cameras(self) -> None:
+        steps = [1, 2, 4, 6, 8, 12, 16]
+        viewer_env = {"VIEWER_CAMERAS": ",".join(f"cam{i}" for i in range(max(steps)))}
+        stack = Stack("redis", self.workdir / "cameras", viewer_env)
+        try:
+            cam_timing = Timing(warm=3.0, measure=8.0, preload=30)
+            self.run.cameras = cameras_case(stack, steps, self.clip("720p"), cam_timing, 15.0, self.plan.say)
+        finally:
+            stack.close()
+
+
+def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
     quick = args.quick
-    timing = (
-        Timing(warm=1.0, measure=3.0, preload=60) if quick else Timing(warm=3.0, measure=10.0, preload=60)
-    )
     sizes = ["720p"] if quick else ["720p", "1080p"]
     only = set(args.only.split(",")) if args.only else {"framebus", "classic", "fanout", "cameras"}
     if quick:
         only -= {"cameras", "fanout"}  # the minute goes to the transports and the classics
     plan = Plan()
-    clips: dict[str, Path] = {}
-
-    def clip(size: str) -> Path:
-        if size not in clips:
-            plan.say(f"clip {size}: {CACHE} (made once with ffmpeg)")
-            clips[size] = clip_path(*SIZES[size], CLIP_SECONDS)
-        return clips[size]
-
-    def floor(size: str) -> None:
-        figures = measure_floor(clip(size), frames=30 if quick else 60, passes=2 if quick else 3)
-        results["floor"][size] = figures
-        plan.say(
-            f"codec floor {size}: encode {figures['encode_s'] * 1e3:.2f} ms, render "
-            f"{figures['render_s'] * 1e3:.2f} ms -> {figures['max_fps_floor']:.0f} fps, "
-            f"{figures['latency_floor_s'] * 1e3:.2f} ms"
-        )
-
-    def framebus(transport: str, size: str) -> None:
-        stack = Stack(transport, workdir / f"framebus-{transport}-{size}")
-        try:
-            # Frames pre-decoded in both modes (as the classic senders do): a camera's H.264/RTSP
-            # decode costs the same whatever carries the frames afterwards.
-            preload = {"CAPTURE_PRELOAD_FRAMES": str(timing.preload)}
-            modes = {"camera": preload, "max": {**preload, "CAPTURE_FPS": "0"}}
-            for mode, env in modes.items():
-                name = f"framebus-{transport}-{size}-{mode}"
-                plan.say(f"{name}: measuring {timing.measure:g}s")
-                result = framebus_case(stack, name, {"CAPTURE_SOURCE": str(clip(size)), **env}, timing)
-                result.update(size=size, mode=mode)
-                results["framebus"].append(result)
-                plan.say(report.one_line(result))
-        finally:
-            stack.close()
-
-    def classic(kind: str, fps: float) -> None:
-        result = classic_case(kind, fps, clip("720p"), workdir / "classic", timing)
-        result.update(size="720p", mode="camera" if fps else "max")
-        results["classic"].append(result)
-        plan.say(report.one_line(result))
-
-    def fanout() -> None:
-        stack = Stack("redis", workdir / "fanout")
-        try:
-            stack.start_capture({"CAPTURE_SOURCE": str(clip("720p"))}).wait_status("/readyz", 60)
-            for readers in (1, 10) if quick else (1, 10, 100):
-                result = fanout_case(stack, readers, timing)
-                results["fanout"].append(result)
-                plan.say(
-                    f"fan-out {readers}: viewer {result['viewer_cpu_per_second']:.3f} CPU-s/s, "
-                    f"{result['fps']} fps rendered, slowest reader {result['min_parts_per_reader']} parts"
-                )
-        finally:
-            stack.close()
-
-    def cameras() -> None:
-        steps = [1, 2, 4, 6, 8, 12, 16]
-        viewer_env = {"VIEWER_CAMERAS": ",".join(f"cam{i}" for i in range(max(steps)))}
-        stack = Stack("redis", workdir / "cameras", viewer_env)
-        try:
-            cam_timing = Timing(warm=3.0, measure=8.0, preload=30)
-            results["cameras"] = cameras_case(stack, steps, clip("720p"), cam_timing, 15.0, plan.say)
-        finally:
-            stack.close()
-
-    per_case = timing.warm + timing.measure + (4 if quick else 6)
+    cases = Cases(plan, run, workdir, quick)
+    per_case = cases.timing.warm + cases.timing.measure + (4 if quick else 6)
     for size in sizes:
-        plan.add(f"codec floor {size}", 3 if quick else 8, partial(floor, size))
+        plan.add(f"codec floor {size}", 3 if quick else 8, partial(cases.floor, size))
     if "framebus" in only:
-        for size in sizes:
-            for transport in ("redis", "http"):
-                plan.add(
-                    f"framebus {transport} {size}",
-                    2 * per_case + 2,
-                    partial(framebus, transport, size),
-                )
+        for size, transport in itertools.product(sizes, ("redis", "http")):
+            plan.add(
+                f"framebus {transport} {size}", 2 * per_case + 2, partial(cases.framebus, transport, size)
+            )
     if "classic" in only:
-        for kind in ("redis", "http"):
-            for fps in (0.0,) if quick else (30.0, 0.0):
-                plan.add(
-                    f"classic {kind} {'unpaced' if not fps else '30 fps'}",
-                    per_case,
-                    partial(classic, kind, fps),
-                )
+        for kind, fps in itertools.product(("redis", "http"), (0.0,) if quick else (30.0, 0.0)):
+            label = f"classic {kind} {'unpaced' if not fps else '30 fps'}"
+            plan.add(label, per_case, partial(cases.classic, kind, fps))
     if "fanout" in only:
-        plan.add("fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, fanout)
+        plan.add("fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, cases.fanout)
     if "cameras" in only:
-        plan.add("cameras at 720p@15", 120, cameras)
+        plan.add("cameras at 720p@15", 120, cases.cameras)
     return plan
 
 
@@ -171,25 +170,19 @@ def main() -> None:
     args = parser.parse_args()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = CACHE / "runs" / stamp
-    results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "node": platform.node()},
-        "quick": args.quick,
-        "floor": {},
-        "framebus": [],
-        "classic": [],
-        "fanout": [],
-        "cameras": None,
-    }
-    plan = build_plan(args, results, workdir)
-    failures = plan.run()
-    results["failures"] = failures
-    results["seconds"] = round(time.monotonic() - plan.started, 1)
+    run = BenchRun(
+        started=dt.datetime.now().isoformat(timespec="seconds"),
+        machine=Machine(cpus=os.cpu_count(), platform=platform.platform(), node=platform.node()),
+        quick=args.quick,
+    )
+    plan = build_plan(args, run, workdir)
+    failures = run.failures = plan.run()
+    run.seconds = round(time.monotonic() - plan.started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     json_path = RESULTS / f"{stamp}.json"
-    report.write_json(results, json_path)
-    print(report.table(results))
-    png = report.plot(results, RESULTS / f"{stamp}.png")
+    run.write_json(json_path)
+    print(report.table(run))
+    png = report.plot(run, RESULTS / f"{stamp}.png")
     print(f"\nresults: {json_path}" + (f"\nplot:    {png}" if png else "") + f"\nlogs:    {workdir}")
     if failures:
         print(f"\n{len(failures)} case(s) FAILED:\n  " + "\n  ".join(f.splitlines()[0] for f in failures))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.results import Delivery, Latency
+from shared.percentiles import percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,37 +52,25 @@ def read_records(path: Path, start_ns: int, end_ns: int, camera: str | None = No
     return out
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: every figure is a frame that happened)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
-def latency_summary(records: list[FrameRecord]) -> dict[str, float | None]:
+def latency_summary(records: list[FrameRecord]) -> Latency:
     """Percentiles in ms, and the median share of each stage."""
     lat = [r.latency_s * 1000 for r in records]
 
-    def median_ms(values: list[float]) -> float | None:
-        value = percentile(values, 50)
-        return None if value is None else round(value, 3)
+    def ms(values: list[float], q: float) -> float | None:
+        return _round(percentile(values, q))
 
-    return {
-        "p50_ms": median_ms(lat),
-        "p95_ms": _round(percentile(lat, 95)),
-        "p99_ms": _round(percentile(lat, 99)),
-        "max_ms": _round(max(lat) if lat else None),
-        # capture: newest-slot wait + JPEG encode + handing to the sink
-        "encode_ms": median_ms([(r.sent_ns - r.captured_ns) / 1e6 for r in records]),
-        # transport: sent by capture -> taken by the viewer (through Redis or the gateway)
-        "transport_ms": median_ms([(r.received_ns - r.sent_ns) / 1e6 for r in records]),
-        # viewer: render wait + decode + resize + re-encode
-        "render_ms": median_ms([(r.ready_ns - r.received_ns) / 1e6 for r in records]),
-    }
+    return Latency(
+        p50_ms=ms(lat, 50),
+        p95_ms=ms(lat, 95),
+        p99_ms=ms(lat, 99),
+        max_ms=ms(lat, 100),
+        encode_ms=ms([(r.sent_ns - r.captured_ns) / 1e6 for r in records], 50),
+        transport_ms=ms([(r.received_ns - r.sent_ns) / 1e6 for r in records], 50),
+        render_ms=ms([(r.ready_ns - r.received_ns) / 1e6 for r in records], 50),
+    )
 
 
-def delivery(records: list[FrameRecord]) -> dict[str, float]:
+def delivery(records: list[FrameRecord]) -> Delivery:
     """Per camera: frames shown vs sequence numbers spanned (gaps = frames lost on the way),
     and the source rate seen in capture timestamps."""
     by_camera: dict[str, list[FrameRecord]] = {}
@@ -95,12 +85,12 @@ def delivery(records: list[FrameRecord]) -> dict[str, float]:
         span_s = (rows[-1].captured_ns - rows[0].captured_ns) / 1e9
         if len(rows) > 1 and span_s > 0:
             rates.append((rows[-1].seq - rows[0].seq) / span_s)
-    return {
-        "shown": shown,
-        "spanned": spanned,
-        "gap_drop_fraction": 1 - shown / spanned if spanned else 1.0,
-        "min_camera_source_fps": min(rates) if rates else 0.0,
-    }
+    return Delivery(
+        shown=shown,
+        spanned=spanned,
+        gap_drop_fraction=1 - shown / spanned if spanned else 1.0,
+        min_camera_source_fps=min(rates) if rates else 0.0,
+    )
 
 
 def fps_timeline(records: list[FrameRecord], start_ns: int, bin_s: float = 1.0) -> list[float]:

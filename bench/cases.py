@@ -7,18 +7,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import redis
 
-from bench.analysis import delivery, fps_timeline, latency_summary, read_records
-from bench.procs import CpuWindow, Proc, Redis, ServiceDied, free_port, http_get, wait_for
+from bench.analysis import FrameRecord, delivery, fps_timeline, latency_summary, read_records
+from bench.classic import NOTIFY
+from bench.procs import CpuWindow, Proc, Redis, Scrape, ServiceDied, wait_for
+from bench.results import CamerasResult, CameraStep, FanoutResult, FramebusResult, PipelineResult
 from bench.stack import Stack, counter_deltas
+from tests.support.net import free_port, http_get
 
-Result = dict[str, Any]
 MAX_LATENCY_SAMPLES = 4000  # per case, for the plot
+CAMERA_DROP_LIMIT = 0.01  # a camera count is carried while fewer frames than this are lost
+BENCH_PYTHONPATH = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
 @dataclass
@@ -39,31 +42,33 @@ def hold(seconds: float, procs: list[Proc], tick: Callable[[float], None] | None
         time.sleep(min(0.5, left))
 
 
-Scrape = dict[str, list[tuple[str, dict[str, str], float]]]
-
-
 @dataclass
 class Window:
-    """One measurement: metrics scraped and CPU read around ``timing.measure`` seconds."""
+    """One measurement: CPU read (and metrics scraped) around ``timing.measure`` seconds."""
 
-    before: Scrape
-    after: Scrape
     cpu: CpuWindow
     t0: int  # time.time_ns() at the start and end, to select latency records
     t1: int
+    before: Scrape = field(default_factory=dict)
+    after: Scrape = field(default_factory=dict)
 
 
-def measure(stack: Stack, timing: Timing) -> Window:
-    """Warm up, then measure the running stack (raises ServiceDied if a process dies)."""
-    hold(timing.warm, stack.procs())
-    before = stack.scrape()
-    cpu = CpuWindow(stack.procs())
+def measure(
+    procs: list[Proc],
+    timing: Timing,
+    scrape: Callable[[], Scrape] | None = None,
+    cpu_of: list[Proc] | None = None,
+) -> Window:
+    """Warm up, then measure CPU of ``cpu_of`` (default: all) while ``procs`` must stay alive."""
+    hold(timing.warm, procs)
+    before = scrape() if scrape else {}
+    cpu = CpuWindow(cpu_of or procs)
     cpu.start()
     t0 = time.time_ns()
-    hold(timing.measure, stack.procs())
+    hold(timing.measure, procs)
     t1 = time.time_ns()
     cpu.stop()
-    return Window(before, stack.scrape(), cpu, t0, t1)
+    return Window(cpu, t0, t1, before, scrape() if scrape else {})
 
 
 def _peak_rss_mib(procs: list[Proc]) -> dict[str, float]:
@@ -76,147 +81,155 @@ def _cpu_ms_per_frame(cpu: CpuWindow, frames: float) -> dict[str, float | None]:
     return per
 
 
-def _samples(latencies: list[float]) -> list[float]:
+def _samples(records: list[FrameRecord]) -> list[float]:
+    latencies = [r.latency_s * 1000 for r in records]
     step = max(1, len(latencies) // MAX_LATENCY_SAMPLES)
     return [round(v, 3) for v in latencies[::step]]
 
 
-def framebus_case(stack: Stack, name: str, capture_env: dict[str, str], timing: Timing) -> Result:
+@dataclass(frozen=True)
+class CaseName:
+    case: str
+    transport: str
+    size: str
+    mode: str  # "camera" or "max"
+
+
+def _pipeline(
+    name: CaseName, window: Window, frames: float, records: list[FrameRecord], rss: dict[str, float]
+) -> PipelineResult:
+    """The figures every end-to-end case reports."""
+    cpu = window.cpu
+    return PipelineResult(
+        case=name.case,
+        transport=name.transport,
+        size=name.size,
+        mode=name.mode,
+        fps=round(frames / cpu.wall, 2),
+        latency=latency_summary(records),
+        cpu_ms_per_frame=_cpu_ms_per_frame(cpu, frames),
+        cpu_cores_busy=round(sum(cpu.seconds.values()) / cpu.wall, 3),
+        peak_rss_mib=rss,
+        fps_timeline=fps_timeline(records, window.t0),
+        latency_ms_samples=_samples(records),
+        seconds=round(cpu.wall, 2),
+    )
+
+
+def framebus_case(
+    stack: Stack, name: str, capture_env: dict[str, str], timing: Timing, size: str, mode: str
+) -> FramebusResult:
     """One capture into an already running stack; measured over ``timing.measure`` seconds."""
     capture = stack.start_capture(capture_env)
     try:
         capture.wait_status("/readyz", 60)
         stack.viewer.wait_status("/readyz", 30)
-        window = measure(stack, timing)
+        window = measure(stack.procs(), timing, stack.scrape)
         api = stack.viewer.get_json("/api/stats")
         rss = _peak_rss_mib(stack.procs())
     finally:
         stack.stop_captures()
-    cpu, t0 = window.cpu, window.t0
     counts = counter_deltas(window.before, window.after)
     records = read_records(stack.latency_log, window.t0, window.t1, "cam0")
-    rendered = counts["rendered"]
     seen = delivery(records)
-    return {
-        "case": name,
-        "transport": stack.transport,
-        "fps": round(rendered / cpu.wall, 2),
-        "source_fps": round(counts["captured"] / cpu.wall, 2),
+    common = _pipeline(CaseName(name, stack.transport, size, mode), window, counts.rendered, records, rss)
+    return FramebusResult(
+        **vars(common),
+        source_fps=round(counts.captured / window.cpu.wall, 2),
         # Frames shown / frames the capture encoded (sequence numbers spanned in the window).
-        "delivered_fraction": round(1 - seen["gap_drop_fraction"], 4),
-        "latency": latency_summary(records),
-        "delivery": seen,
-        "cpu_ms_per_frame": _cpu_ms_per_frame(cpu, rendered),
-        "cpu_cores_busy": round(sum(cpu.seconds.values()) / cpu.wall, 3),
-        "bytes_per_frame": round(counts["bytes_sum"] / counts["bytes_count"])
-        if counts["bytes_count"]
-        else None,
-        "peak_rss_mib": rss,
-        "drops": counts["drops"],
-        "api_stats": api,
-        "fps_timeline": fps_timeline(records, t0),
-        "latency_ms_samples": _samples([r.latency_s * 1000 for r in records]),
-        "seconds": round(cpu.wall, 2),
-    }
+        delivered_fraction=round(1 - seen.gap_drop_fraction, 4),
+        delivery=seen,
+        bytes_per_frame=round(counts.bytes_sum / counts.bytes_count) if counts.bytes_count else None,
+        drops=counts.drops,
+        api_stats=api,
+    )
 
 
-def classic_case(kind: str, fps: float, clip: Path, workdir: Path, timing: Timing) -> Result:
+def _classic(role: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.classic", role, *args]
+
+
+def _start_classic_receiver(kind: str, log: Path, workdir: Path, procs: list[Proc]) -> list[str]:
+    """The receiver (and redis-server) of a classic pipeline, ready; the sender's target options.
+
+    Started processes go into ``procs`` at once, so the caller stops them whatever happens."""
+    env = {**os.environ, **BENCH_PYTHONPATH}
+    if kind == "redis":
+        server = Redis(workdir)
+        procs.append(server)
+        receiver = Proc(
+            "receiver", _classic("redis-receiver", "--redis", server.url, "--log", str(log)), env, workdir
+        )
+        procs.append(receiver)
+        client = redis.Redis.from_url(server.url)
+        try:
+            wait_for(lambda: receiver.check() and client.pubsub_numsub(NOTIFY)[0][1], 20, "receiver")
+        finally:
+            client.close()
+        return ["--redis", server.url]
+    port = free_port()
+    receiver = Proc(
+        "receiver", _classic("http-receiver", "--port", str(port), "--log", str(log)), env, workdir
+    )
+    procs.append(receiver)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: receiver.check() and http_get(f"{url}/")[0] == 404, 20, "receiver")
+    return ["--url", f"{url}/frame"]
+
+
+def classic_case(
+    kind: str, fps: float, clip: Path, size: str, workdir: Path, timing: Timing
+) -> PipelineResult:
     """The naive reference pipeline ``kind`` (redis|http) as processes, paced at ``fps`` (0: unpaced)."""
     workdir.mkdir(parents=True, exist_ok=True)
     label = f"classic-{kind}-{'unpaced' if not fps else f'{fps:g}fps'}"
-    log = workdir / f"{label}.csv"
-    py = [sys.executable, "-m", "bench.classic"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    name = CaseName(label, f"classic-{kind}", size, "camera" if fps else "max")
+    log = workdir / f"{name.case}.csv"
     procs: list[Proc] = []
     try:
-        if kind == "redis":
-            server = Redis(workdir)
-            procs.append(server)
-            receiver = Proc(
-                "receiver", [*py, "redis-receiver", "--redis", server.url, "--log", str(log)], env, workdir
-            )
-            procs.append(receiver)
-            client = redis.Redis.from_url(server.url)
-            wait_for(
-                lambda: receiver.check() and client.pubsub_numsub("classic:new_frame")[0][1], 20, "receiver"
-            )
-            client.close()
-            target = ["--redis", server.url]
-        else:
-            port = free_port()
-            receiver = Proc(
-                "receiver", [*py, "http-receiver", "--port", str(port), "--log", str(log)], env, workdir
-            )
-            procs.append(receiver)
-            wait_for(
-                lambda: receiver.check() and http_get(f"http://127.0.0.1:{port}/")[0] == 404, 20, "receiver"
-            )
-            target = ["--url", f"http://127.0.0.1:{port}/frame"]
-        sender_argv = [*py, f"{kind}-sender", *target, "--clip", str(clip), "--fps", str(fps)]
-        procs.append(Proc("sender", sender_argv, env, workdir))
-        wait_for(lambda: procs[-1].check() and (log.exists() and log.stat().st_size > 100), 60, "first frame")
-        hold(timing.warm, procs)
-        cpu = CpuWindow(procs)
-        cpu.start()
-        t0 = time.time_ns()
-        hold(timing.measure, procs)
-        t1 = time.time_ns()
-        cpu.stop()
+        target = _start_classic_receiver(kind, log, workdir, procs)
+        argv = _classic(f"{kind}-sender", *target, "--clip", str(clip), "--fps", str(fps))
+        sender = Proc("sender", argv, {**os.environ, **BENCH_PYTHONPATH}, workdir)
+        procs.append(sender)
+        wait_for(lambda: sender.check() and (log.exists() and log.stat().st_size > 100), 60, "first frame")
+        window = measure(procs, timing)
         rss = _peak_rss_mib(procs)
     finally:
         for proc in reversed(procs):
             proc.stop()
-    records = read_records(log, t0, t1)
-    frames = len(records)
-    return {
-        "case": label,
-        "transport": f"classic-{kind}",
-        "fps": round(frames / cpu.wall, 2),
-        "latency": latency_summary(records),
-        "cpu_ms_per_frame": _cpu_ms_per_frame(cpu, frames),
-        "cpu_cores_busy": round(sum(cpu.seconds.values()) / cpu.wall, 3),
-        "peak_rss_mib": rss,
-        "fps_timeline": fps_timeline(records, t0),
-        "latency_ms_samples": _samples([r.latency_s * 1000 for r in records]),
-        "seconds": round(cpu.wall, 2),
-    }
+    records = read_records(log, window.t0, window.t1)
+    return _pipeline(name, window, len(records), records, rss)
 
 
-def fanout_case(stack: Stack, readers: int, timing: Timing) -> Result:
+def fanout_case(stack: Stack, readers: int, timing: Timing) -> FanoutResult:
     """``readers`` MJPEG clients on cam0 (a capture already runs); the viewer's CPU per second."""
     url = f"{stack.viewer.url}/stream.mjpg?camera=cam0"
     argv = [sys.executable, "-m", "bench.readers", url, str(readers)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = Proc(f"readers-{readers}", argv, env, stack.workdir)
+    proc = Proc(f"readers-{readers}", argv, {**os.environ, **BENCH_PYTHONPATH}, stack.workdir)
     procs = [*stack.procs(), proc]
     try:
         wait_for(
             lambda: proc.check() and stack.viewer.get_json("/api/stats")["clients"] >= readers, 30, "readers"
         )
-        hold(timing.warm, procs)
-        before = stack.scrape()
-        cpu = CpuWindow([stack.viewer, proc])
-        cpu.start()
-        hold(timing.measure, procs)
-        cpu.stop()
-        after = stack.scrape()
+        window = measure(procs, timing, stack.scrape, cpu_of=[stack.viewer, proc])
     finally:
         proc.stop()
     parts = _reader_parts(proc)
-    counts = counter_deltas(before, after)
-    return {
-        "case": f"fanout-{readers}",
-        "readers": readers,
-        "viewer_cpu_per_second": round(cpu.seconds["viewer"] / cpu.wall, 4),
-        "viewer_cpu_ms_per_frame": round(cpu.seconds["viewer"] / counts["rendered"] * 1000, 3)
-        if counts["rendered"]
+    counts = counter_deltas(window.before, window.after)
+    cpu = window.cpu
+    return FanoutResult(
+        case=f"fanout-{readers}",
+        readers=readers,
+        viewer_cpu_per_second=round(cpu.seconds["viewer"] / cpu.wall, 4),
+        viewer_cpu_ms_per_frame=round(cpu.seconds["viewer"] / counts.rendered * 1000, 3)
+        if counts.rendered
         else None,
-        "readers_cpu_per_second": round(cpu.seconds[proc.name] / cpu.wall, 4),
-        "fps": round(counts["rendered"] / cpu.wall, 2),
-        "min_parts_per_reader": min(parts) if parts else None,
-        "drops": counts["drops"],
-        "seconds": round(cpu.wall, 2),
-    }
+        readers_cpu_per_second=round(cpu.seconds[proc.name] / cpu.wall, 4),
+        fps=round(counts.rendered / cpu.wall, 2),
+        min_parts_per_reader=min(parts) if parts else None,
+        drops=counts.drops,
+        seconds=round(cpu.wall, 2),
+    )
 
 
 def _reader_parts(proc: Proc) -> list[int]:
@@ -228,42 +241,45 @@ def _reader_parts(proc: Proc) -> list[int]:
 
 def cameras_case(
     stack: Stack, steps: list[int], clip: Path, timing: Timing, fps: float, say: Callable[[str], None]
-) -> Result:
+) -> CamerasResult:
     """Adds 720p@``fps`` captures step by step until drops exceed 1% or the CPU saturates."""
     env = {"CAPTURE_SOURCE": str(clip), "CAPTURE_FPS": str(fps), "CAPTURE_PRELOAD_FRAMES": "30"}
-    rows = []
+    rows: list[CameraStep] = []
     carried = 0
     for n in steps:
-        new = [stack.start_capture(env, f"cam{i}") for i in range(len(stack.captures), n)]
-        for capture in new:
-            capture.wait_status("/readyz", 90)
-        window = measure(stack, timing)
-        cpu = window.cpu
-        counts = counter_deltas(window.before, window.after)
-        seen = delivery(read_records(stack.latency_log, window.t0, window.t1))
-        busy = sum(cpu.seconds.values()) / cpu.wall / (os.cpu_count() or 1)
-        ok = seen["gap_drop_fraction"] < 0.01 and seen["min_camera_source_fps"] >= 0.99 * fps
-        rows.append(
-            {
-                "cameras": n,
-                "ok": ok,
-                "gap_drop_fraction": round(seen["gap_drop_fraction"], 4),
-                "min_camera_source_fps": round(seen["min_camera_source_fps"], 2),
-                "delivered_fps_total": round(counts["rendered"] / cpu.wall, 2),
-                "cpu_utilisation": round(busy, 3),
-                "drops": counts["drops"],
-            }
-        )
+        row = _camera_step(stack, n, env, timing, fps)
+        rows.append(row)
         say(
-            f"{n} cameras: {'ok' if ok else 'NOT OK'} (drops {seen['gap_drop_fraction']:.2%}, slowest source "
-            f"{seen['min_camera_source_fps']:.1f} fps, CPU {busy:.0%} of all cores)"
+            f"{n} cameras: {'ok' if row.ok else 'NOT OK'} (drops {row.gap_drop_fraction:.2%}, slowest source "
+            f"{row.min_camera_source_fps:.1f} fps, CPU {row.cpu_utilisation:.0%} of all cores)"
         )
-        if not ok:
+        if not row.ok:
             break
         carried = n
-        if busy > 0.95:
+        if row.cpu_utilisation > 0.95:
             break
-    return {"fps_per_camera": fps, "carried": carried, "steps": rows}
+    return CamerasResult(fps_per_camera=fps, carried=carried, steps=rows)
+
+
+def _camera_step(stack: Stack, n: int, env: dict[str, str], timing: Timing, fps: float) -> CameraStep:
+    """Captures up to ``n`` cameras, then one measurement of all of them."""
+    new = [stack.start_capture(env, f"cam{i}") for i in range(len(stack.captures), n)]
+    for capture in new:
+        capture.wait_status("/readyz", 90)
+    window = measure(stack.procs(), timing, stack.scrape)
+    cpu = window.cpu
+    counts = counter_deltas(window.before, window.after)
+    seen = delivery(read_records(stack.latency_log, window.t0, window.t1))
+    busy = sum(cpu.seconds.values()) / cpu.wall / (os.cpu_count() or 1)
+    return CameraStep(
+        cameras=n,
+        ok=seen.gap_drop_fraction < CAMERA_DROP_LIMIT and seen.min_camera_source_fps >= 0.99 * fps,
+        gap_drop_fraction=round(seen.gap_drop_fraction, 4),
+        min_camera_source_fps=round(seen.min_camera_source_fps, 2),
+        delivered_fps_total=round(counts.rendered / cpu.wall, 2),
+        cpu_utilisation=round(busy, 3),
+        drops=counts.drops,
+    )
 
 
 __all__ = ["ServiceDied", "Timing", "cameras_case", "classic_case", "fanout_case", "framebus_case"]

@@ -13,11 +13,12 @@ from pathlib import Path
 import cv2
 
 from bench.clip import load_frames
+from bench.results import Floor
 from services.viewer.render import Renderer
 from shared.memory import keep_frame_buffers_mapped
 
 
-def measure_floor(clip: Path, quality: int = 80, frames: int = 60, passes: int = 3) -> dict[str, float]:
+def measure_floor(clip: Path, quality: int = 80, frames: int = 60, passes: int = 3) -> Floor:
     """Median seconds per frame for each stage, plus the derived floor figures."""
     cv2.setNumThreads(1)  # as in the services: one core per stage
     keep_frame_buffers_mapped()
@@ -42,18 +43,17 @@ def measure_floor(clip: Path, quality: int = 80, frames: int = 60, passes: int =
             resize.append(rendered[1].resize)
             reencode.append(rendered[1].encode)
             sizes.append(len(jpeg))
-    stages = {
-        "encode_s": statistics.median(encode),
-        "decode_s": statistics.median(decode),
-        "resize_s": statistics.median(resize),
-        "reencode_s": statistics.median(reencode),
-    }
-    render = stages["decode_s"] + stages["resize_s"] + stages["reencode_s"]
-    return {
-        **stages,
-        "render_s": render,
-        "latency_floor_s": stages["encode_s"] + render,
+    encode_s = statistics.median(encode)
+    decode_s, resize_s, reencode_s = (statistics.median(s) for s in (decode, resize, reencode))
+    render = decode_s + resize_s + reencode_s
+    return Floor(
+        encode_s=encode_s,
+        decode_s=decode_s,
+        resize_s=resize_s,
+        reencode_s=reencode_s,
+        render_s=render,
+        latency_floor_s=encode_s + render,
         # The two stages run in different processes (cores), so the slower one bounds the rate.
-        "max_fps_floor": 1.0 / max(stages["encode_s"], render),
-        "jpeg_bytes": statistics.median(sizes),
-    }
+        max_fps_floor=1.0 / max(encode_s, render),
+        jpeg_bytes=statistics.median(sizes),
+    )

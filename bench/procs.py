@@ -1,6 +1,8 @@
 """A small launcher for the bench: redis-server and our services as processes, /proc sampling.
 
-Independent of pytest on purpose (``make bench`` runs without the test extra's fixtures).
+Independent of pytest on purpose (``make bench`` runs without the test extra's fixtures); the
+plain helpers it shares with the tests (ports, HTTP GET, polling, the services' child
+environment) come from ``tests.support``, which imports no pytest.
 """
 
 from __future__ import annotations
@@ -14,52 +16,29 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.support.children import PORT_VARS, REPO_ROOT, service_env
+from tests.support.net import free_port, http_get
+from tests.support.waiting import wait_until
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PORT_VARS = {"capture": "CAPTURE_PORT", "gateway": "GATEWAY_PORT", "viewer": "VIEWER_PORT"}
-# Variables a developer's shell may carry (e.g. from `make run`) that would change what we run.
-INHERITED_SETTINGS = (
-    "TRANSPORT", "CAPTURE_TRANSPORT", "VIEWER_TRANSPORT", "REDIS_URL", "GATEWAY_URL", "GATEWAY_TOKEN",
-    "CAMERA_ID", "CAPTURE_SOURCE", "CAPTURE_FPS", "CAPTURE_PRELOAD_FRAMES", "JPEG_QUALITY",
-    "VIEWER_CAMERAS", "VIEWER_LATENCY_LOG", "LOG_LEVEL",
-)  # fmt: skip
+# One /metrics sample: (name, labels, value); a scrape holds each service's samples by name.
+Sample = tuple[str, dict[str, str], float]
+Scrape = dict[str, list[Sample]]
 
 
 class ServiceDied(RuntimeError):
     """A process the bench started exited while it was needed."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
-            if predicate():
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not reached within {timeout:g}s")
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        with contextlib.closing(exc):
-            return int(exc.code), exc.read()
+    """Poll ``predicate``; connection errors mean "not yet", ServiceDied ends the wait at once."""
+    wait_until(predicate, timeout, retry_on=(OSError, ValueError), message=what)
 
 
 class Proc:
@@ -131,12 +110,7 @@ class Service(Proc):
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path, label: str | None = None) -> None:
         self.port = free_port()
-        child_env = {k: v for k, v in os.environ.items() if k not in INHERITED_SETTINGS}
-        child_env.update({"BIND_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", PORT_VARS[name]: str(self.port)})
-        child_env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))
-        )
-        child_env.update(env)
+        child_env = service_env(PORT_VARS[name], self.port, env)
         super().__init__(label or name, [sys.executable, "-m", f"services.{name}"], child_env, log_dir)
 
     @property
@@ -156,7 +130,7 @@ class Service(Proc):
         except TimeoutError as exc:
             raise ServiceDied(f"{exc}\n{self.log_tail()}") from None
 
-    def metrics(self) -> list[tuple[str, dict[str, str], float]]:
+    def metrics(self) -> list[Sample]:
         _, body = http_get(self.url + "/metrics")
         return [
             (s.name, dict(s.labels), float(s.value))
@@ -187,11 +161,11 @@ class Redis(Proc):
             return sock.recv(64).startswith(b"+PONG")
 
 
-def metric_sum(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+def metric_sum(samples: list[Sample], name: str, **labels: str) -> float:
     return sum(v for n, lab, v in samples if n == name and all(lab.get(k) == w for k, w in labels.items()))
 
 
-def drops_by_reason(samples: list[tuple[str, dict[str, str], float]]) -> dict[str, float]:
+def drops_by_reason(samples: list[Sample]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, labels, value in samples:
         if name == "framebus_frames_dropped_total":

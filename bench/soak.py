@@ -10,10 +10,12 @@ Writes bench/results/soak-<timestamp>.json.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.clip import CACHE
@@ -48,7 +50,20 @@ def rendered(viewer: Proc) -> float:
     return metric_sum(viewer.metrics(), "framebus_frames_rendered_total")
 
 
-def verdict(samples: list[dict[str, float]], warmup_index: int) -> dict[str, dict[str, float | bool]]:
+@dataclass(frozen=True, kw_only=True)
+class MemoryVerdict:
+    """One process's RSS over the soak, MiB; ``ok`` when the drift after warm-up is allowed."""
+
+    start_mib: float
+    after_warmup_mib: float
+    end_mib: float
+    max_mib: float
+    drift_mib: float
+    allowed_mib: float
+    ok: bool
+
+
+def verdict(samples: list[dict[str, float]], warmup_index: int) -> dict[str, MemoryVerdict]:
     out = {}
     for name in samples[0]:
         if name == "t":
@@ -56,15 +71,15 @@ def verdict(samples: list[dict[str, float]], warmup_index: int) -> dict[str, dic
         series = [s[name] for s in samples]
         base, end = series[warmup_index], series[-1]
         allowed = max(GROWTH_MIB, GROWTH_FRACTION * base)
-        out[name] = {
-            "start_mib": series[0],
-            "after_warmup_mib": base,
-            "end_mib": end,
-            "max_mib": max(series),
-            "drift_mib": round(end - base, 1),
-            "allowed_mib": round(allowed, 1),
-            "ok": end - base <= allowed,
-        }
+        out[name] = MemoryVerdict(
+            start_mib=series[0],
+            after_warmup_mib=base,
+            end_mib=end,
+            max_mib=max(series),
+            drift_mib=round(end - base, 1),
+            allowed_mib=round(allowed, 1),
+            ok=end - base <= allowed,
+        )
     return out
 
 
@@ -109,15 +124,16 @@ def main() -> None:
     memory = verdict(samples, warmup_index) if samples else {}
     for name, row in memory.items():
         print(
-            f"  {name:14} start {row['start_mib']:7.1f}  after warm-up {row['after_warmup_mib']:7.1f}  "
-            f"end {row['end_mib']:7.1f}  max {row['max_mib']:7.1f}  drift {row['drift_mib']:+6.1f} MiB "
-            f"(allowed {row['allowed_mib']:.0f})  {'ok' if row['ok'] else 'GROWING'}"
+            f"  {name:14} start {row.start_mib:7.1f}  after warm-up {row.after_warmup_mib:7.1f}  "
+            f"end {row.end_mib:7.1f}  max {row.max_mib:7.1f}  drift {row.drift_mib:+6.1f} MiB "
+            f"(allowed {row.allowed_mib:.0f})  {'ok' if row.ok else 'GROWING'}"
         )
-        if not row["ok"]:
-            failures.append(f"{name} RSS grew {row['drift_mib']} MiB after warm-up")
+        if not row.ok:
+            failures.append(f"{name} RSS grew {row.drift_mib} MiB after warm-up")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"soak-{stamp}.json"
-    result = {"minutes": minutes, "warmup_seconds": warmup, "memory": memory, "samples": samples}
+    memory_json = {name: dataclasses.asdict(row) for name, row in memory.items()}
+    result = {"minutes": minutes, "warmup_seconds": warmup, "memory": memory_json, "samples": samples}
     path.write_text(json.dumps({**result, "failures": failures}, indent=1) + "\n")
     print(f"results: {path}")
     if failures:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from bench.procs import Proc, Redis, Service, drops_by_reason, metric_sum
+from bench.procs import Proc, Redis, Scrape, Service, drops_by_reason, metric_sum
+from bench.results import Counts
 
 
 class Stack:
@@ -58,7 +59,7 @@ class Stack:
         for proc in self.procs():
             proc.check()
 
-    def scrape(self) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    def scrape(self) -> Scrape:
         services = [s for s in (*self.captures, self.gateway, self.viewer) if isinstance(s, Service)]
         return {s.name: s.metrics() for s in services}
 
@@ -70,32 +71,26 @@ class Stack:
                     proc.stop()
 
 
-def counter_deltas(
-    before: dict[str, list[tuple[str, dict[str, str], float]]],
-    after: dict[str, list[tuple[str, dict[str, str], float]]],
-) -> dict[str, float]:
+def counter_deltas(before: Scrape, after: Scrape) -> Counts:
     """Figures the bench reads from /metrics between two scrapes (all captures summed)."""
 
-    def total(snap: dict[str, list[tuple[str, dict[str, str], float]]], name: str, proc: str) -> float:
-        return sum(metric_sum(samples, name) for key, samples in snap.items() if key.startswith(proc))
+    def delta(name: str, proc: str) -> float:
+        def total(snap: Scrape) -> float:
+            return sum(metric_sum(samples, name) for key, samples in snap.items() if key.startswith(proc))
 
-    out = {
-        "captured": total(after, "framebus_frames_captured_total", "capture")
-        - total(before, "framebus_frames_captured_total", "capture"),
-        "rendered": total(after, "framebus_frames_rendered_total", "viewer")
-        - total(before, "framebus_frames_rendered_total", "viewer"),
-        "bytes_sum": total(after, "framebus_frame_bytes_sum", "capture")
-        - total(before, "framebus_frame_bytes_sum", "capture"),
-        "bytes_count": total(after, "framebus_frame_bytes_count", "capture")
-        - total(before, "framebus_frame_bytes_count", "capture"),
-    }
+        return total(after) - total(before)
+
     drops: dict[str, float] = {}
     for proc, samples in after.items():
         old = drops_by_reason(before.get(proc, []))
         for reason, value in drops_by_reason(samples).items():
-            delta = value - old.get(reason, 0.0)
-            if delta:
+            if value - old.get(reason, 0.0):
                 key = f"{proc.split('-')[0]}:{reason}"
-                drops[key] = drops.get(key, 0.0) + delta
-    out_drops = {k: v for k, v in drops.items() if v}
-    return {**out, "drops": out_drops}  # type: ignore[dict-item]
+                drops[key] = drops.get(key, 0.0) + value - old.get(reason, 0.0)
+    return Counts(
+        captured=delta("framebus_frames_captured_total", "capture"),
+        rendered=delta("framebus_frames_rendered_total", "viewer"),
+        bytes_sum=delta("framebus_frame_bytes_sum", "capture"),
+        bytes_count=delta("framebus_frame_bytes_count", "capture"),
+        drops={k: v for k, v in drops.items() if v},
+    )

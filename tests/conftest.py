@@ -3,7 +3,8 @@
 Every fixture here stops what it started, even when the test fails.
 
 * ``free_port()`` / ``wait_until()`` are plain helpers
-  (``from tests.fixtures import free_port, wait_until``).
+  (``from tests.fixtures import free_port, wait_until``); the factories' types are
+  ``tests.fixtures.RtspFactory`` / ``ServiceFactory``.
 * ``start_redis(port=None) -> RedisServer``; ``redis_server`` is one started for the test,
   ``redis_url`` its URL.
 * ``rtsp_server(width=640, height=480, fps=30, path="/test", port=0) -> RtspServer``;
@@ -14,17 +15,15 @@ Every fixture here stops what it started, even when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import pytest
 
+from tests.fixtures.factories import RtspFactory, ServiceFactory
 from tests.fixtures.processes import ServiceProcess, start_service_process
-from tests.fixtures.servers import RedisServer, RtspServer, gst_rtsp_available
-from tests.fixtures.util import free_port, wait_until
-
-__all__ = ["free_port", "wait_until"]
+from tests.fixtures.servers import RedisServer, RtspServer, gst_rtsp_available, killed_at_exit
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -40,16 +39,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RedisServer]]:
     """Factory: ``start_redis(port=None)`` starts another redis-server; all are stopped at the end."""
-    servers: list[RedisServer] = []
+    with killed_at_exit() as track:
 
-    def start(port: int | None = None) -> RedisServer:
-        server = RedisServer(tmp_path_factory.mktemp("redis"), port=port)
-        servers.append(server)
-        return server.start()
+        def start(port: int | None = None) -> RedisServer:
+            return track(RedisServer(tmp_path_factory.mktemp("redis"), port=port)).start()
 
-    yield start
-    for server in servers:
-        server.kill()
+        yield start
 
 
 @pytest.fixture
@@ -66,18 +61,6 @@ def redis_url(redis_server: RedisServer) -> str:
 # --- RTSP ------------------------------------------------------------------------------------
 
 
-class RtspFactory(Protocol):
-    def __call__(
-        self,
-        width: int = ...,
-        height: int = ...,
-        fps: int = ...,
-        path: str = ...,
-        port: int = ...,
-        pattern: str = ...,
-    ) -> RtspServer: ...
-
-
 @pytest.fixture(scope="session")
 def _gst_rtsp_checked() -> None:
     if not gst_rtsp_available():
@@ -92,23 +75,12 @@ def rtsp_server(tmp_path_factory: pytest.TempPathFactory, _gst_rtsp_checked: Non
     """Factory: ``rtsp_server(width=640, height=480, fps=30, path="/test", port=0)`` starts
     ``tests/rtsp_server.py`` and returns a running :class:`RtspServer` (``.url``, ``.port``,
     ``.shape``, ``.kill()``, ``.stop()``, ``.stop_signal()``, ``.cont()``, ``.restart()``)."""
-    servers: list[RtspServer] = []
+    with killed_at_exit() as track:
 
-    def start(
-        width: int = 640,
-        height: int = 480,
-        fps: int = 30,
-        path: str = "/test",
-        port: int = 0,
-        pattern: str = "ball",
-    ) -> RtspServer:
-        server = RtspServer(tmp_path_factory.mktemp("rtsp"), width, height, fps, path, port, pattern)
-        servers.append(server)
-        return server.start()
+        def start(**options: Any) -> RtspServer:
+            return track(RtspServer(tmp_path_factory.mktemp("rtsp"), **options)).start()
 
-    yield start
-    for server in servers:
-        server.kill()
+        yield start
 
 
 @pytest.fixture
@@ -118,20 +90,6 @@ def rtsp_url(rtsp_server: RtspFactory) -> str:
 
 
 # --- our services ----------------------------------------------------------------------------
-
-
-class ServiceFactory(Protocol):
-    def __call__(
-        self,
-        name: str,
-        env: dict[str, str | None] | None = ...,
-        port_var: str | None = ...,
-        *,
-        port: int | None = ...,
-        wait: bool = ...,
-        timeout: float = ...,
-        args: tuple[str, ...] = ...,
-    ) -> ServiceProcess: ...
 
 
 @pytest.fixture
@@ -144,7 +102,7 @@ def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
 
     def start(
         name: str,
-        env: dict[str, str | None] | None = None,
+        env: Mapping[str, str | None] | None = None,
         port_var: str | None = None,
         *,
         port: int | None = None,
@@ -163,9 +121,3 @@ def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
     yield start
     for service in reversed(services):
         service.terminate(timeout=5.0)
-
-
-# Alias with the name used in the design notes.
-@pytest.fixture
-def service(start_service: ServiceFactory) -> ServiceFactory:
-    return start_service

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(*_: object) -> bool:
         loop.quit()
-        return GLib.SOURCE_REMOVE
+        return False  # GLib.SOURCE_REMOVE: this handler is done
 
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, stop)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, stop)

@@ -18,57 +18,17 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
-from tests.conftest import ServiceFactory
-from tests.fixtures import ServiceProcess, start_service_process, wait_until
+from tests.fixtures import ServiceFactory, ServiceProcess, start_service_process, wait_until
+from tests.fixtures.frames import GOOD_JPEG, frame_headers, post, rejected, viewer_seq
 from tests.fixtures.processes import REPO_ROOT, setting_env_names
 from tests.fixtures.servers import RedisServer
 
 MAX_FRAME_BYTES = 64 * 1024
 BODY_TIMEOUT_SECONDS = 1.0
-
-
-def make_jpeg(width: int = 64, height: int = 48, shade: int = 90) -> bytes:
-    image = np.full((height, width, 3), shade, np.uint8)
-    cv2.putText(image, "fb", (4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    assert ok
-    return buffer.tobytes()
-
-
-GOOD_JPEG = make_jpeg()
-
-
-def frame_headers(seq: int, **override: str) -> dict[str, str]:
-    headers = {
-        "Content-Type": "image/jpeg",
-        "X-Frame-Seq": str(seq),
-        "X-Frame-Captured-Ns": str(time.time_ns()),
-        "X-Frame-Width": "64",
-        "X-Frame-Height": "48",
-    }
-    headers.update(override)
-    return {k: v for k, v in headers.items() if v != "<absent>"}
-
-
-def post(gateway: ServiceProcess, camera: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{gateway.url}/cameras/{camera}/frames", data=body, headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read().decode()
-
-
-def rejected(gateway: ServiceProcess, reason: str) -> float:
-    return gateway.metric("framebus_frames_rejected_total", {"reason": reason}) or 0.0
 
 
 def raw_exchange(port: int, head: bytes, body_start: bytes, timeout: float = 10.0) -> bytes:
@@ -242,11 +202,7 @@ def malformed(viewer: ServiceProcess, reason: str) -> float:
     return viewer.metric("framebus_malformed_frames_total", {"transport": "redis", "reason": reason}) or 0.0
 
 
-def viewer_seq(viewer: ServiceProcess) -> int | None:
-    return viewer.get_json("/api/stats")[1]["seq"]
-
-
-def good_fields(seq: int, camera: str = "cam0") -> dict[str, bytes | int | str]:
+def good_fields(seq: int, camera: str = "cam0") -> dict[FieldT, EncodableT]:
     now = time.time_ns()
     return {
         "camera": camera,
@@ -259,7 +215,7 @@ def good_fields(seq: int, camera: str = "cam0") -> dict[str, bytes | int | str]:
     }
 
 
-MALFORMED_ENTRIES: list[tuple[str, str, dict[str, bytes | int | str]]] = [
+MALFORMED_ENTRIES: list[tuple[str, str, dict[FieldT, EncodableT]]] = [
     ("missing_jpeg", "bad_entry", {k: v for k, v in good_fields(0).items() if k != "jpeg"}),
     ("missing_seq", "bad_entry", {k: v for k, v in good_fields(0).items() if k != "seq"}),
     ("text_seq", "bad_entry", {**good_fields(0), "seq": "NaN"}),
@@ -288,7 +244,7 @@ def test_viewer_skips_and_counts_malformed_redis_entries_and_keeps_going(
     for case, reason, fields in MALFORMED_ENTRIES:
         before = malformed(viewer, reason)
         fields = {**fields, "seq": seq + 1} if case in ("wrong_camera", "undecodable") else fields
-        client.xadd(stream, fields)  # type: ignore[arg-type]
+        client.xadd(stream, fields)
         wait_until(lambda r=reason, b=before: malformed(viewer, r) > b, timeout=5, message=case)  # type: ignore[misc]
         # ...and a good frame after it is still shown.
         seq += 2

@@ -9,44 +9,59 @@
 * The Dockerfile's final stage runs as non-root, unbuffered, without compilers; .dockerignore
   keeps the context small without dropping what the Dockerfile copies.
 
-Compose interpolation (``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``,
-``${VAR:+alt}``, ``$$``) is done here from ``.env`` plus explicit "shell" values, never from
-this process's environment, so the results do not depend on who runs the tests.
+The files are read, not restated: ports, images and variables come from the files and the
+settings classes. The parsing (compose interpolation and merge, Dockerfile, .dockerignore,
+Procfile) lives in ``tests.support`` with its own tests; interpolation uses ``.env`` plus explicit
+"shell" values, never this process's environment, so results do not depend on who runs them.
 """
 
 from __future__ import annotations
 
 import http.server
-import importlib
 import importlib.util
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
-from pydantic_settings import BaseSettings
 
 from services.capture.settings import CaptureSettings
 from services.gateway.settings import GatewaySettings
 from services.viewer.settings import ViewerSettings
-from shared.settings import env_names
+from shared.settings import CommonSettings, env_names
+from tests.support.compose import (
+    ComposeError,
+    Config,
+    duration_seconds,
+    load_compose,
+    parse_port,
+    read_dotenv,
+    service_env,
+)
+from tests.support.dockerfile import parse_dockerfile
+from tests.support.dockerignore import DockerIgnore
+from tests.support.procfile import python_module, read_procfile
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = "docker-compose.yml"
 CAMERAS_FILE = "docker-compose.cameras.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOTENV = ROOT / ".env"
 
 # service module -> (settings class, the field holding the port it listens on)
-SETTINGS: dict[str, tuple[type[BaseSettings], str]] = {
+SETTINGS: dict[str, tuple[type[CommonSettings], str]] = {
     "capture": (CaptureSettings, "capture_port"),
     "gateway": (GatewaySettings, "gateway_port"),
     "viewer": (ViewerSettings, "viewer_port"),
@@ -64,236 +79,19 @@ class Variant:
     profiles: tuple[str, ...] = ()
 
 
-VARIANTS = [
-    Variant("default", (COMPOSE_FILE,)),
-    Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)),
-    Variant("cameras", (COMPOSE_FILE, CAMERAS_FILE)),
-]
+DEFAULT = Variant("default", (COMPOSE_FILE,))
+CAMERAS = Variant("cameras", (COMPOSE_FILE, CAMERAS_FILE))
+VARIANTS = [DEFAULT, Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)), CAMERAS]
+BUILD_TOOLS = re.compile(
+    r"(?<![\w.-])(gcc|g\+\+|cc|clang|make|cmake|build-essential|build-base|[\w.+-]+-dev)(?![\w.-])"
+)
 
 
-# ---- compose interpolation and loading --------------------------------------------------------
+# ---- reading the files ---------------------------------------------------------------------------
 
 
-class ComposeError(ValueError):
-    pass
-
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?\Z", re.DOTALL)
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Compose's variable substitution; a bare ``${VAR}`` with VAR unset is an error here."""
-    out: list[str] = []
-    i = 0
-    while (j := text.find("$", i)) >= 0:
-        out.append(text[i:j])
-        nxt = text[j + 1 : j + 2]
-        if nxt == "$":
-            out.append("$")
-            i = j + 2
-        elif nxt == "{":
-            end = _closing_brace(text, j + 1)
-            out.append(_expand(text[j + 2 : end], env))
-            i = end + 1
-        elif match := _NAME.match(text, j + 1):
-            out.append(_lookup(match.group(), env))
-            i = match.end()
-        else:
-            raise ComposeError(f"invalid interpolation at {text[j:]!r}")
-    out.append(text[i:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 0
-    for k in range(start, len(text)):
-        if text[k] == "{":
-            depth += 1
-        elif text[k] == "}":
-            depth -= 1
-            if depth == 0:
-                return k
-    raise ComposeError(f"unclosed ${{ in {text!r}")
-
-
-def _lookup(name: str, env: Mapping[str, str]) -> str:
-    if name not in env:
-        raise ComposeError(f"variable {name} is not set and has no default")
-    return env[name]
-
-
-def _expand(body: str, env: Mapping[str, str]) -> str:
-    match = _BRACED.match(body)
-    if not match:
-        raise ComposeError(f"invalid interpolation ${{{body}}}")
-    name, op, arg = match.groups()
-    if op is None:
-        return _lookup(name, env)
-    value = env.get(name)
-    present = bool(value) if op.startswith(":") else value is not None
-    kind = op[-1]
-    if kind == "-":
-        return value if present and value is not None else interpolate(arg, env)
-    if kind == "+":
-        return interpolate(arg, env) if present else ""
-    if not present or value is None:  # "?"
-        raise ComposeError(f"{name}: {interpolate(arg, env)}")
-    return value
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as compose reads them (comments, ``export``, quotes, `` #`` comments)."""
-    values: dict[str, str] = {}
-    if not path.exists():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        if not sep or not _NAME.fullmatch(key.strip()):
-            raise ComposeError(f"{path.name}: not KEY=VALUE: {raw!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0]
-        values[key.strip()] = value
-    return values
-
-
-def _interpolate_tree(node: Any, env: Mapping[str, str]) -> Any:
-    if isinstance(node, str):
-        return interpolate(node, env)
-    if isinstance(node, list):
-        return [_interpolate_tree(item, env) for item in node]
-    if isinstance(node, dict):
-        return {key: _interpolate_tree(value, env) for key, value in node.items()}
-    return node
-
-
-_REPLACED_LISTS = {"command", "entrypoint", "test", "profiles"}
-
-
-def _merge(base: Any, over: Any, key: str = "") -> Any:
-    """Compose's override merge: mappings merge, command-like lists replace, others append."""
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for k, v in over.items():
-            merged[k] = _merge(base[k], v, k) if k in base else v
-        return merged
-    if isinstance(base, list) and isinstance(over, list) and key not in _REPLACED_LISTS:
-        return base + [item for item in over if item not in base]
-    return over
-
-
-def _normalize(service: dict[str, Any]) -> dict[str, Any]:
-    service = dict(service)
-    env = service.get("environment")
-    if isinstance(env, list):
-        service["environment"] = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-    deps = service.get("depends_on")
-    if isinstance(deps, list):
-        service["depends_on"] = {name: {"condition": "service_started"} for name in deps}
-    return service
-
-
-def load_compose(
-    files: Sequence[str] = (COMPOSE_FILE,),
-    profiles: Sequence[str] = (),
-    shell: Mapping[str, str] | None = None,
-    use_dotenv: bool = True,
-) -> dict[str, Any]:
-    """The effective config `docker compose [-f ...] [--profile ...] config` would print."""
-    env = {**(read_dotenv(ROOT / ".env") if use_dotenv else {}), **(shell or {})}
-    merged: dict[str, Any] = {}
-    for name in files:
-        doc = yaml.safe_load((ROOT / name).read_text())
-        assert isinstance(doc, dict), f"{name} is not a mapping"
-        doc["services"] = {svc: _normalize(spec or {}) for svc, spec in (doc.get("services") or {}).items()}
-        merged = _merge(merged, _interpolate_tree(doc, env))
-    merged["services"] = {
-        name: spec
-        for name, spec in merged["services"].items()
-        if not spec.get("profiles") or set(spec["profiles"]) & set(profiles)
-    }
-    return merged
-
-
-def load_variant(variant: Variant, shell: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return load_compose(variant.files, variant.profiles, shell)
-
-
-def compose_env(service: Mapping[str, Any]) -> dict[str, str]:
-    env = service.get("environment") or {}
-    return {key: _env_str(value) for key, value in env.items() if value is not None}
-
-
-def _env_str(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-# ---- Dockerfile -------------------------------------------------------------------------------
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def args(self, keyword: str) -> list[str]:
-        return [rest for kw, rest in self.instructions if kw == keyword]
-
-    def env(self) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for rest in self.args("ENV"):
-            tokens = shlex.split(rest)
-            if tokens and "=" not in tokens[0]:  # legacy "ENV KEY value"
-                values[tokens[0]] = " ".join(tokens[1:])
-                continue
-            for token in tokens:
-                key, _, value = token.partition("=")
-                values[key] = value
-        return values
-
-
-def parse_dockerfile(path: Path) -> list[Stage]:
-    logical: list[str] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # comments may sit inside a continued instruction too
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    assert not pending, "Dockerfile ends inside a continued line"
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for line in logical:
-        keyword, _, rest = line.partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
-        if keyword == "FROM":
-            words = [w for w in rest.split() if not w.startswith("--")]
-            base = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), words[0])
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base, name))
-        elif not stages:
-            if keyword == "ARG":
-                key, _, value = rest.partition("=")
-                global_args[key] = value
-        else:
-            stages[-1].instructions.append((keyword, rest))
-    assert stages, "Dockerfile has no FROM"
-    return stages
-
-
-DOCKERFILE = ROOT / "Dockerfile"
+def load_variant(variant: Variant, shell: Mapping[str, str] | None = None) -> Config:
+    return load_compose(ROOT, variant.files, variant.profiles, shell)
 
 
 def image_env() -> dict[str, str]:
@@ -304,19 +102,30 @@ def image_env() -> dict[str, str]:
 def image_cmd() -> list[str]:
     cmds = parse_dockerfile(DOCKERFILE)[-1].args("CMD")
     assert cmds, "the final stage has no CMD"
-    return list(yaml.safe_load(cmds[-1]))  # exec form is a JSON array
+    return list(json.loads(cmds[-1]))  # exec form is a JSON array
+
+
+def minimum_python() -> tuple[int, int]:
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.search(r">=\s*(\d+)\.(\d+)", requires)
+    assert match, f"requires-python has no lower bound: {requires}"
+    return int(match[1]), int(match[2])
+
+
+def context_files(base: Path) -> list[str]:
+    """Context-relative paths of ``base`` (a file, or a directory's files without caches)."""
+    files = [base] if base.is_file() else [p for p in base.rglob("*") if p.is_file()]
+    return [p.relative_to(ROOT).as_posix() for p in files if "__pycache__" not in p.parts]
 
 
 # ---- framebus services --------------------------------------------------------------------------
 
 
 def module_of(command: Sequence[str] | str | None) -> str | None:
-    """``services.<name>`` run by ``python -m``, or None."""
-    argv = shlex.split(command) if isinstance(command, str) else list(command or image_cmd())
-    if "-m" in argv[:-1]:
-        module = argv[argv.index("-m") + 1]
-        if module.startswith("services."):
-            return module.removeprefix("services.")
+    """``<name>`` of the ``services.<name>`` a command (or the image's CMD) runs, or None."""
+    module = python_module(command or image_cmd())
+    if module and module.startswith("services."):
+        return module.removeprefix("services.")
     return None
 
 
@@ -333,9 +142,7 @@ def framebus_services(config: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def load_settings(
-    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], env: Mapping[str, str]
-) -> BaseSettings:
+def load_settings(monkeypatch: pytest.MonkeyPatch, cls: type[SettingsT], env: Mapping[str, str]) -> SettingsT:
     """Instantiate a settings class from exactly ``env`` (the test process's env is masked)."""
     accepted = env_names(cls)
     for name in list(os.environ):
@@ -349,7 +156,7 @@ def load_settings(
 
 def container_settings(monkeypatch: pytest.MonkeyPatch, module: str, service: Mapping[str, Any]) -> Any:
     cls, _ = SETTINGS[module]
-    return load_settings(monkeypatch, cls, {**image_env(), **compose_env(service)})
+    return load_settings(monkeypatch, cls, {**image_env(), **service_env(service)})
 
 
 def listen_port(settings: Any, module: str) -> int:
@@ -369,38 +176,6 @@ def healthcheck_url(name: str, spec: Mapping[str, Any]) -> tuple[int, str, list[
     match = _READYZ_URL.search(text)
     assert match, f"{name}: healthcheck does not call a local URL: {text}"
     return int(match.group(2)), match.group(3), test
-
-
-def parse_port(entry: Any) -> tuple[str | None, int | None, int]:
-    """(host ip, published port, container port) of a short or long ``ports`` entry."""
-    if isinstance(entry, dict):
-        published = entry.get("published")
-        return entry.get("host_ip"), int(published) if published else None, int(entry["target"])
-    text = str(entry).split("/", 1)[0]
-    parts = text.rsplit(":", 2)
-    if len(parts) == 1:
-        return None, None, int(parts[0])
-    if len(parts) == 2:
-        return None, int(parts[0]), int(parts[1])
-    return parts[0].strip("[]"), int(parts[1]), int(parts[2])
-
-
-# ---- the tests: interpolation helper ------------------------------------------------------------
-
-
-def test_interpolation_helper_follows_compose_rules() -> None:
-    env = {"SET": "x", "EMPTY": ""}
-    assert interpolate("${SET}/$SET/$$SET", env) == "x/x/$SET"
-    assert interpolate("${EMPTY:-d} ${EMPTY-d} ${UNSET-d} ${UNSET:-d}", env) == "d  d d"
-    assert interpolate("${UNSET:-${SET}-y}", env) == "x-y"
-    assert interpolate("${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}", env) == "alt||alt"
-    assert interpolate("${SET:?boom}", env) == "x"
-    with pytest.raises(ComposeError, match="EMPTY: boom"):
-        interpolate("${EMPTY:?boom}", env)
-    with pytest.raises(ComposeError, match="UNSET"):
-        interpolate("${UNSET}", env)
-    with pytest.raises(ComposeError):
-        interpolate("${SET", env)
 
 
 # ---- the tests: schema ----------------------------------------------------------------------------
@@ -452,7 +227,7 @@ def test_environment_is_what_the_settings_accept(variant: Variant, monkeypatch: 
     config = load_variant(variant)
     for name, module in framebus_services(config).items():
         cls, _ = SETTINGS[module]
-        env = compose_env(config["services"][name])
+        env = service_env(config["services"][name])
         unknown = {key for key in env if key.upper() not in env_names(cls)}
         assert not unknown, f"{name}: {cls.__name__} does not read {sorted(unknown)}"
         settings = load_settings(monkeypatch, cls, {**image_env(), **env})  # raises if invalid
@@ -496,15 +271,15 @@ def test_transport_switches_end_to_end(
 
 def test_gateway_token_is_required_from_dotenv() -> None:
     """Without .env (or an exported GATEWAY_TOKEN) compose refuses instead of running open."""
-    assert read_dotenv(ROOT / ".env").get("GATEWAY_TOKEN"), ".env must set a default GATEWAY_TOKEN"
+    assert read_dotenv(DOTENV).get("GATEWAY_TOKEN"), ".env must set a default GATEWAY_TOKEN"
     with pytest.raises(ComposeError, match="GATEWAY_TOKEN"):
-        load_compose(use_dotenv=False)
+        load_compose(ROOT, (COMPOSE_FILE,), use_dotenv=False)
 
 
 def test_dotenv_is_safe_for_honcho() -> None:
     """honcho (`make run`) loads .env into every process: only variables our settings read."""
     known = set().union(*(env_names(cls) for cls, _ in SETTINGS.values()))
-    keys = set(read_dotenv(ROOT / ".env"))
+    keys = set(read_dotenv(DOTENV))
     assert keys <= known, f".env sets variables no service reads: {sorted(keys - known)}"
 
 
@@ -547,13 +322,13 @@ def test_readyz_is_a_route_of_the_app(module: str) -> None:
     One process per service, as in production (the services' Prometheus metrics share names
     in the default registry, so two services' apps cannot be imported into one process).
     """
-    config = load_compose()
+    config = load_variant(DEFAULT)
     spec = config["services"][module]
     assert framebus_services(config)[module] == module
     _, path, _ = healthcheck_url(module, spec)
     cls, _ = SETTINGS[module]
     env = {k: v for k, v in os.environ.items() if k.upper() not in env_names(cls)}
-    env.update({**image_env(), **compose_env(spec)}, PATH=os.environ.get("PATH", ""))
+    env.update({**image_env(), **service_env(spec)}, PATH=os.environ.get("PATH", ""))
     result = subprocess.run(
         [sys.executable, "-c", _ROUTES_SCRIPT, module, cls.__name__],
         capture_output=True,
@@ -641,19 +416,12 @@ def test_command_selects_the_service_module(variant: Variant) -> None:
     assert module_of(image_cmd()) in SETTINGS, f"the image's CMD {image_cmd()} runs no framebus service"
 
 
-def _seconds(value: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    total = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value))
-    assert total > 0, f"not a duration: {value!r}"
-    return total
-
-
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
 def test_restart_and_stop_grace(variant: Variant) -> None:
     config = load_variant(variant)
     for name, spec in config["services"].items():
         assert spec.get("restart") == "unless-stopped", f"{name}: restart {spec.get('restart')!r}"
-        grace = _seconds(str(spec.get("stop_grace_period", "10s")))
+        grace = duration_seconds(str(spec.get("stop_grace_period", "10s")))
         assert 2 <= grace <= 10, f"{name}: stop_grace_period {grace}s (services stop in < 2 s)"
 
 
@@ -693,47 +461,17 @@ def test_depends_on_cannot_deadlock(variant: Variant) -> None:
 # ---- the tests: same topology as `make run` ---------------------------------------------------------
 
 
-@dataclass
-class Process:
-    name: str
-    env: dict[str, str]
-    argv: list[str]
-
-    @property
-    def module(self) -> str | None:
-        return module_of(self.argv)
-
-
-def parse_procfile(path: Path) -> dict[str, Process]:
-    processes: dict[str, Process] = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, command = line.partition(":")
-        assert sep and re.fullmatch(r"[A-Za-z0-9_-]+", name), f"{path.name}: bad line {raw!r}"
-        tokens = shlex.split(command)
-        env: dict[str, str] = {}
-        while tokens and (tokens[0] in ("exec", "env") or re.fullmatch(r"[A-Za-z_]\w*=.*", tokens[0])):
-            token = tokens.pop(0)
-            if "=" in token:
-                key, _, value = token.partition("=")
-                env[key] = value
-        processes[name] = Process(name, env, tokens)
-    return processes
-
-
 def test_procfile_and_compose_run_the_same_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     procfile = ROOT / "Procfile"
     assert procfile.exists(), "Procfile (make run) is missing"
-    processes = parse_procfile(procfile)
-    config = load_compose()
+    processes = read_procfile(procfile)
+    config = load_variant(DEFAULT)
     services = framebus_services(config)
     assert set(processes) == set(services), f"Procfile {sorted(processes)} vs compose {sorted(services)}"
-    dotenv = read_dotenv(ROOT / ".env")  # honcho loads .env as well
+    dotenv = read_dotenv(DOTENV)  # honcho loads .env as well
     for name, process in processes.items():
         module = services[name]
-        assert process.module == module, (
+        assert process.module == f"services.{module}", (
             f"Procfile {name}: runs {process.argv}, compose runs services.{module}"
         )
         cls, _ = SETTINGS[module]
@@ -754,11 +492,11 @@ def test_cameras_override_matches_procfile_cameras(monkeypatch: pytest.MonkeyPat
     extra = ROOT / "Procfile.cameras"
     if not extra.exists():
         pytest.skip("no Procfile.cameras")
-    first = next(iter(parse_procfile(extra).values()))
-    assert first.module == "capture"
-    local = load_settings(monkeypatch, CaptureSettings, {**read_dotenv(ROOT / ".env"), **first.env})
-    config = load_compose((COMPOSE_FILE, CAMERAS_FILE))
-    added = sorted(set(framebus_services(config)) - set(framebus_services(load_compose())))
+    first = next(iter(read_procfile(extra).values()))
+    assert first.module == "services.capture"
+    local = load_settings(monkeypatch, CaptureSettings, {**read_dotenv(DOTENV), **first.env})
+    config = load_variant(CAMERAS)
+    added = sorted(set(framebus_services(config)) - set(framebus_services(load_variant(DEFAULT))))
     assert len(added) == 1, f"the override should add one capture, adds {added}"
     container = container_settings(monkeypatch, "capture", config["services"][added[0]])
     assert (container.camera_id, container.capture_port) == (local.camera_id, local.capture_port)
@@ -773,7 +511,9 @@ def test_dockerfile_final_stage_is_slim_unbuffered_and_non_root() -> None:
     stages = parse_dockerfile(DOCKERFILE)
     assert len(stages) >= 2, "multi-stage: a builder and a runtime stage"
     final, builder = stages[-1], stages[0]
-    assert final.base == "python:3.11-slim-bookworm", final.base
+    slim = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-\w+)?", final.base)
+    assert slim, f"the runtime stage should be an official slim Python image, not {final.base}"
+    assert (int(slim[1]), int(slim[2])) >= minimum_python(), f"{final.base} is older than requires-python"
     assert builder.base == final.base, "the venv is copied: build it on the same Python as the runtime"
     env = final.env()
     assert env.get("PYTHONUNBUFFERED") == "1"
@@ -785,66 +525,14 @@ def test_dockerfile_final_stage_is_slim_unbuffered_and_non_root() -> None:
     venv_copy = [c for c in copies if c.startswith(f"--from={builder.name}") and "/opt/venv" in c]
     assert venv_copy, "the final stage copies the builder's venv"
     assert env.get("PATH", "").startswith("/opt/venv/bin:"), "the venv's python must come first on PATH"
-    build_tools = re.compile(
-        r"(?<![\w.-])(gcc|g\+\+|cc|clang|make|cmake|build-essential|build-base|[\w.+-]+-dev)(?![\w.-])"
-    )
     for run in final.args("RUN"):
         assert not re.search(r"\bpip3? install\b", run), f"final stage installs with pip: {run}"
         for install in re.findall(r"(?:apt-get|apt|apk)\s+(?:install|add)\s+([^&;|]*)", run):
-            assert not build_tools.search(install), f"final stage installs build tools: {install}"
-
-
-def _dockerignore_rules(path: Path) -> list[tuple[bool, re.Pattern[str]]]:
-    rules = []
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        pattern = os.path.normpath(line.lstrip("!").strip().lstrip("/"))
-        rules.append((negate, re.compile(_glob_regex(pattern))))
-    return rules
-
-
-def _glob_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**", i):
-            i += 2
-            if pattern.startswith("/", i):
-                out.append("(?:.*/)?")
-                i += 1
-            else:
-                out.append(".*")
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.index("]", i)
-            out.append(pattern[i : end + 1])
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "".join(out) + r"\Z"
-
-
-def dockerignored(rel: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
-    """Docker's rule: the last pattern matching the path or one of its parents decides."""
-    parts = rel.split("/")
-    candidates = ["/".join(parts[: k + 1]) for k in range(len(parts))]
-    excluded = False
-    for negate, regex in rules:
-        if any(regex.match(candidate) for candidate in candidates):
-            excluded = not negate
-    return excluded
+            assert not BUILD_TOOLS.search(install), f"final stage installs build tools: {install}"
 
 
 def test_dockerignore_keeps_the_context_small_but_complete() -> None:
-    rules = _dockerignore_rules(ROOT / ".dockerignore")
+    ignore = DockerIgnore.read(ROOT / ".dockerignore")
     for junk in (
         ".venv/bin/python",
         ".git/HEAD",
@@ -857,22 +545,10 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
         "services/viewer/__pycache__/app.cpython-311.pyc",
         "framebus.egg-info/PKG-INFO",
     ):
-        assert dockerignored(junk, rules), f"{junk} would be sent to the Docker daemon"
-    sources = []
-    for stage in parse_dockerfile(DOCKERFILE):
-        for copy in stage.args("COPY"):
-            words = [w for w in copy.split() if not w.startswith("--")]
-            if not copy.startswith("--from"):
-                sources += words[:-1]
+        assert ignore.excludes(junk), f"{junk} would be sent to the Docker daemon"
+    sources = [source for stage in parse_dockerfile(DOCKERFILE) for source in stage.context_sources()]
     assert sources, "the Dockerfile copies nothing from the context"
     for source in sources:
-        base = ROOT / source
-        assert base.exists(), f"Dockerfile copies {source}, which does not exist"
-        files = (
-            [base]
-            if base.is_file()
-            else [p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-        )
-        for file in files:
-            rel = file.relative_to(ROOT).as_posix()
-            assert not dockerignored(rel, rules), f".dockerignore drops {rel}, which the Dockerfile copies"
+        assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+        for rel in context_files(ROOT / source):
+            assert not ignore.excludes(rel), f".dockerignore drops {rel}, which the Dockerfile copies"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import redis
 
-from tests.conftest import RtspFactory, ServiceFactory
-from tests.fixtures import ServiceProcess, free_port, wait_until
+from tests.fixtures import RtspFactory, ServiceFactory, ServiceProcess, free_port, wait_until
+from tests.fixtures.frames import viewer_seq
 from tests.fixtures.servers import RedisServer
 
 STALE = "2"
@@ -25,10 +25,6 @@ BOUNDARY = b"--framebusframe"
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def viewer_seq(viewer: ServiceProcess) -> int:
-    return viewer.get_json("/api/stats")[1]["seq"] or 0
 
 
 def snapshot_live(viewer: ServiceProcess) -> str:

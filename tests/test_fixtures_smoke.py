@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import redis
 
-from tests.conftest import RtspFactory
-from tests.fixtures import free_port, wait_until
+from tests.fixtures import RtspFactory, free_port, wait_until
 from tests.fixtures.servers import RedisServer
-from tests.fixtures.util import port_open
+from tests.support.net import port_open
 
 
 def read_one_frame(url: str, timeout_s: float = 5.0) -> np.ndarray | None:
@@ -129,7 +128,8 @@ def test_service_fixture_runs_a_real_process(tmp_path: object) -> None:
     """The ServiceProcess machinery, with a tiny stand-in HTTP server (independent of services/)."""
     from pathlib import Path
 
-    from tests.fixtures.processes import ServiceProcess, http_get
+    from tests.fixtures.processes import ServiceProcess
+    from tests.support.net import http_get
 
     assert isinstance(tmp_path, Path)
     port = free_port()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import free_port, wait_until
-from tests.fixtures.processes import http_get, setting_env_names
-from tests.fixtures.util import port_open
+from tests.fixtures.processes import setting_env_names
+from tests.support.net import http_get, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 CAM1_PORT = 8082  # fixed in Procfile.cameras, like the compose override

@@ -24,6 +24,7 @@ from shared.wire import from_stream_fields, stream_key
 from tests.fixtures import wait_until
 from tests.fixtures.processes import REPO_ROOT, ServiceProcess
 from tests.fixtures.servers import RedisServer
+from tests.support.streams import newest_entries
 
 DOC = REPO_ROOT / "docs" / "protocol.md"
 RECIPE = re.compile(r"<!-- recipe: ([a-z0-9-]+) -->\s*```sh\n(.*?)```", re.DOTALL)
@@ -137,7 +138,7 @@ def stream(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 def entry_with_seq(client: redis.Redis, camera: str, seq: int) -> bytes:
-    for _, fields in client.xrevrange(stream_key(camera)):
+    for _, fields in newest_entries(client, stream_key(camera)):
         meta, jpeg = from_stream_fields(fields)
         if meta.seq == seq:
             return jpeg
@@ -162,7 +163,7 @@ def test_redis_cli_fetches_the_newest_jpeg_byte_for_byte(
 
     shell.run("redis-newest-jpeg")
     fetched = shell.file("newest.jpg")
-    (_, fields), *_ = stream.xrevrange(stream_key("cam0"), count=1)
+    (_, fields), *_ = newest_entries(stream, stream_key("cam0"), count=1)
     meta, jpeg = from_stream_fields(fields)
     assert fetched == jpeg
     assert decode(fetched).shape == (360, 640, 3)
@@ -189,7 +190,7 @@ def test_redis_cli_producer_frames_reach_the_viewer(
     system: dict[str, ServiceProcess], shell: Shell, stream: redis.Redis
 ) -> None:
     shell.run("redis-cli-producer")
-    (_, fields), *_ = stream.xrevrange(stream_key("cam5"), count=1)
+    (_, fields), *_ = newest_entries(stream, stream_key("cam5"), count=1)
     meta, jpeg = from_stream_fields(fields)
     assert jpeg == shell.file("frame.jpg")
     assert (meta.camera, meta.seq, meta.width, meta.height) == ("cam5", 1, 640, 480)

@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ServiceFactory
-from tests.fixtures import ServiceProcess, wait_until
+from tests.fixtures import ServiceFactory, ServiceProcess, wait_until
+from tests.fixtures.frames import GOOD_JPEG, frame_headers, post, rejected, viewer_seq
 from tests.fixtures.servers import RedisServer, TlsFiles
-from tests.test_bad_input import GOOD_JPEG, frame_headers, post, rejected
-from tests.test_faults import viewer_seq
 
 TOKEN = "tok-9f3c1e77-secret"
 REDIS_PASSWORD = "s3cret-redis-pw"

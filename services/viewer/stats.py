@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from shared.percentiles import percentile
+
 
 class RollingStats:
     """Frames delivered over the last ``window`` seconds and the latency of the last ``samples``."""
@@ -30,11 +32,8 @@ class RollingStats:
         return len(self._ready_times) / span if span > 0 else 0.0
 
     def percentile(self, q: float) -> float | None:
-        if not self._latencies:
-            return None
-        ordered = sorted(self._latencies)
-        index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-        return ordered[index]
+        """Of the recent latencies, by the definition the bench uses too."""
+        return percentile(self._latencies, q)
 
     def _expire(self, now: float) -> None:
         while self._ready_times and now - self._ready_times[0] > self.window:

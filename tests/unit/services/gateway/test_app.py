@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.wire import FrameMeta, from_ws_message, to_headers
 
+GatewayClient = TestClient[web.Request, web.Application]
+StartGateway = Callable[..., Awaitable[GatewayClient]]
 JPEG = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
 
 
@@ -23,13 +29,23 @@ def headers(camera: str, seq: int) -> dict[str, str]:
     }
 
 
-async def post(client: TestClient, camera: str, seq: int) -> int:
+@pytest.fixture
+def start_gateway(aiohttp_client: AiohttpClient) -> StartGateway:
+    """The real app factory with these settings, behind aiohttp's in-process test client."""
+
+    async def start(**settings: Any) -> GatewayClient:
+        return await aiohttp_client(create_app(GatewaySettings(**settings)))
+
+    return start
+
+
+async def post(client: GatewayClient, camera: str, seq: int) -> int:
     response = await client.post(f"/cameras/{camera}/frames", data=JPEG, headers=headers(camera, seq))
     return response.status
 
 
-async def test_gateway_keeps_the_newest_frame_per_camera(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings()))
+async def test_gateway_keeps_the_newest_frame_per_camera(start_gateway: StartGateway) -> None:
+    client = await start_gateway()
     for seq in (1, 2, 3):
         assert await post(client, "cam0", seq) == 204
     assert await post(client, "cam1", 9) == 204
@@ -43,8 +59,10 @@ async def test_gateway_keeps_the_newest_frame_per_camera(aiohttp_client) -> None
     assert (await client.get("/cameras/cam2/latest.jpg")).status == 404
 
 
-async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_counted(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings()))
+async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_counted(
+    start_gateway: StartGateway,
+) -> None:
+    client = await start_gateway()
     noise = np.random.default_rng(3).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     # ~0.9 MB: large enough to fill socket buffers, under aiohttp's 1 MiB raw-body warning.
     big = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
@@ -58,7 +76,7 @@ async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_count
         # The subscriber reads nothing while 30 large frames arrive: socket buffers fill up.
         for seq in range(2, 32):
             assert (await client.post("/cameras/cam0/frames", data=big, headers=meta(seq))).status == 204
-        received = []
+        received: list[int] = []
         while not received or received[-1] != 31:
             received.append(from_ws_message(await ws.receive_bytes(timeout=5))[0].seq)
     assert received == sorted(received)
@@ -69,8 +87,8 @@ async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_count
     )
 
 
-async def test_gateway_refuses_more_cameras_than_its_bound(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings(gateway_max_cameras=2)))
+async def test_gateway_refuses_more_cameras_than_its_bound(start_gateway: StartGateway) -> None:
+    client = await start_gateway(gateway_max_cameras=2)
     assert await post(client, "a", 1) == 204
     assert await post(client, "b", 1) == 204
     response = await client.post("/cameras/c/frames", data=JPEG, headers=headers("c", 1))
@@ -78,8 +96,8 @@ async def test_gateway_refuses_more_cameras_than_its_bound(aiohttp_client) -> No
     assert "GATEWAY_MAX_CAMERAS" in await response.text()
 
 
-async def test_gateway_readiness_does_not_wait_for_cameras(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings()))
+async def test_gateway_readiness_does_not_wait_for_cameras(start_gateway: StartGateway) -> None:
+    client = await start_gateway()
     response = await client.get("/readyz")
     assert response.status == 200
     assert (await response.json())["checks"]["ingest"]["ok"] is True
@@ -87,8 +105,10 @@ async def test_gateway_readiness_does_not_wait_for_cameras(aiohttp_client) -> No
     assert "framebus_frames_received_total" in await (await client.get("/metrics")).text()
 
 
-async def test_pull_subscriber_gets_a_frame_only_when_it_asks_and_then_the_newest(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings()))
+async def test_pull_subscriber_gets_a_frame_only_when_it_asks_and_then_the_newest(
+    start_gateway: StartGateway,
+) -> None:
+    client = await start_gateway()
     await post(client, "cam0", 1)
     async with client.ws_connect("/cameras/cam0/ws?pull=1") as ws:
         with pytest.raises(asyncio.TimeoutError):
@@ -104,8 +124,10 @@ async def test_pull_subscriber_gets_a_frame_only_when_it_asks_and_then_the_newes
             await ws.receive_bytes(timeout=0.2)
 
 
-async def test_subscriber_to_a_camera_without_frames_waits_and_takes_no_camera_slot(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(create_app(GatewaySettings(gateway_max_cameras=1)))
+async def test_subscriber_to_a_camera_without_frames_waits_and_takes_no_camera_slot(
+    start_gateway: StartGateway,
+) -> None:
+    client = await start_gateway(gateway_max_cameras=1)
     async with client.ws_connect("/cameras/ghost/ws") as ghost:
         assert (await (await client.get("/cameras")).json())["cameras"] == []
         assert await post(client, "cam0", 1) == 204  # the reader did not use up the one slot

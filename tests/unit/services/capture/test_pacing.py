@@ -1,11 +1,10 @@
-"""Frame pacing and the reconnect ladder."""
+"""Frame pacing: a file at its rate, a live camera thinned, never a burst to catch up."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.capture.pacing import Pacer
-from shared.backoff import Backoff
 
 
 def test_pacer_spaces_frames_of_a_file_at_the_target_rate() -> None:
@@ -35,15 +34,3 @@ def test_pacer_without_a_rate_never_waits_or_skips() -> None:
         pacer = Pacer(fps)
         assert pacer.wait_time(1.0) == 0.0
         assert all(pacer.admit(i / 1000) for i in range(100))
-
-
-def test_backoff_climbs_the_ladder_caps_and_resets() -> None:
-    backoff = Backoff((1, 2, 5))
-    assert [backoff.next_delay() for _ in range(5)] == [1, 2, 5, 5, 5]
-    backoff.reset()
-    assert backoff.next_delay() == 1
-
-
-def test_backoff_rejects_an_empty_ladder() -> None:
-    with pytest.raises(ValueError):
-        Backoff(())
