@@ -1,4 +1,34 @@
 """framebus for algorithm authors: subscribe to camera frames, publish frames and results.
 
-The services live in ``services/``; this package is what a program outside them imports.
+The services live in ``services/``; this package is what a program outside them imports::
+
+    import framebus
+
+    for frame in framebus.subscribe("cam0", url="redis://localhost:6379/0"):
+        image = frame.image(scale=2)          # numpy BGR, decoded on demand
+        framebus.publish_results(frame, boxes=[{"x": 10, "y": 20, "w": 50, "h": 40, "label": "cat"}])
+
+See README.md, "For algorithm authors", and docs/protocol.md, "Client library".
 """
+
+from framebus.client import Subscription, SubscriptionStats, subscribe
+from framebus.errors import AuthRefused, CameraNotFound, FramebusError, NoFrames, PublishFailed
+from framebus.frames import Frame, UndecodableFrame
+from framebus.publish import AsyncPublisher, Publisher, PublishStats, publish
+
+__all__ = [
+    "AsyncPublisher",
+    "AuthRefused",
+    "CameraNotFound",
+    "Frame",
+    "FramebusError",
+    "NoFrames",
+    "PublishFailed",
+    "PublishStats",
+    "Publisher",
+    "Subscription",
+    "SubscriptionStats",
+    "UndecodableFrame",
+    "publish",
+    "subscribe",
+]
