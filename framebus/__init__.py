@@ -15,20 +15,36 @@ from framebus.client import Subscription, SubscriptionStats, subscribe
 from framebus.errors import AuthRefused, CameraNotFound, FramebusError, NoFrames, PublishFailed
 from framebus.frames import Frame, UndecodableFrame
 from framebus.publish import AsyncPublisher, Publisher, PublishStats, publish
+from framebus.results import (
+    AsyncResultsPublisher,
+    Box,
+    FrameResult,
+    ResultsPublisher,
+    latest_results,
+    publish_results,
+)
+from shared.results import ResultError
 
 __all__ = [
     "AsyncPublisher",
+    "AsyncResultsPublisher",
     "AuthRefused",
+    "Box",
     "CameraNotFound",
     "Frame",
+    "FrameResult",
     "FramebusError",
     "NoFrames",
     "PublishFailed",
     "PublishStats",
     "Publisher",
+    "ResultError",
+    "ResultsPublisher",
     "Subscription",
     "SubscriptionStats",
     "UndecodableFrame",
+    "latest_results",
     "publish",
+    "publish_results",
     "subscribe",
 ]

@@ -10,9 +10,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,6 +20,7 @@ import cv2
 import numpy as np
 from redis.exceptions import RedisError
 
+from framebus._loop import LoopThread
 from framebus.client import default_token, default_url
 from framebus.errors import AuthRefused, PublishFailed, auth_refusal
 from framebus.readers import transport_of
@@ -318,14 +317,6 @@ class AsyncPublisher:
             self._idle.set()
 
 
-def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-    if loop.is_running():
-        loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=CLOSE_FLUSH_SECONDS)
-    if not loop.is_running() and not loop.is_closed():
-        loop.close()
-
-
 class Publisher:
     """:class:`AsyncPublisher` for plain code: its event loop runs in one background thread,
     which :meth:`close` (or leaving ``with``) stops. Encoding runs in the calling thread."""
@@ -344,20 +335,11 @@ class Publisher:
         self._publisher = AsyncPublisher(
             camera, url, token=token, maxlen=maxlen, quality=quality, timeout=timeout, first_seq=first_seq
         )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"framebus-publisher-{camera}", daemon=True
-        )
-        self._thread.start()
-        # A publisher dropped without close() still stops its thread when collected.
-        self._finalizer = weakref.finalize(self, _stop_loop, self._loop, self._thread)
-        self._call(self._started())
+        self._thread = LoopThread(self, f"framebus-publisher-{camera}")
+        self._thread.call(self._started())
 
     async def _started(self) -> None:
         self._publisher.start()
-
-    def _call(self, coroutine: object, timeout: float | None = None) -> object:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)  # type: ignore[arg-type]
 
     @property
     def stats(self) -> PublishStats:
@@ -371,20 +353,20 @@ class Publisher:
         """Queue a frame (newest-wins); returns its seq without waiting for delivery."""
         captured = time.time_ns() if captured_ns is None else captured_ns
         jpeg, width, height = encode(image_or_jpeg, self._publisher.quality)
-        return self._call(self._offer(jpeg, width, height, captured))  # type: ignore[return-value]
+        return self._thread.call(self._offer(jpeg, width, height, captured))
 
     async def _offer(self, jpeg: bytes, width: int, height: int, captured_ns: int) -> int:
         return self._publisher.offer(jpeg, width, height, captured_ns)
 
     def flush(self, timeout: float = CLOSE_FLUSH_SECONDS) -> None:
-        self._call(self._publisher.flush(), timeout)
+        self._thread.call(self._publisher.flush(), timeout)
 
     def close(self) -> None:
-        if self._finalizer.alive:
+        if self._thread.running:
             try:
-                self._call(self._publisher.aclose(), CLOSE_FLUSH_SECONDS * 2)
+                self._thread.call(self._publisher.aclose(), CLOSE_FLUSH_SECONDS * 2)
             finally:
-                self._finalizer()
+                self._thread.stop()
 
     def __enter__(self) -> Publisher:
         return self

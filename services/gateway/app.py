@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from services.gateway.hub import CameraHub
+from services.gateway.results import add_results_routes
 from services.gateway.settings import GatewaySettings
 from services.gateway.views import (
     HUB,
@@ -39,6 +40,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/cameras/{camera}/latest.jpg", latest_frame)
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
+    add_results_routes(app)
 
     async def run_hub(app: web.Application) -> AsyncIterator[None]:
         if settings.gateway_token is None:
