@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from shared.results import (
 from tests.fixtures import wait_until
 from tests.fixtures.processes import REPO_ROOT, ServiceProcess, http_get
 from tests.fixtures.servers import RedisServer
-from tests.test_browser import browser, page  # noqa: F401 - fixtures
+from tests.test_browser import browser, page, save_screenshot  # noqa: F401 - fixtures
 
 Start = Callable[..., ServiceProcess]
 TOKEN = "results-secret"
@@ -293,6 +294,7 @@ def test_page_draws_the_algorithms_boxes_over_the_live_picture(
     redis_server: RedisServer,
     start_service: Start,
     page: Any,  # noqa: F811 - fixture
+    tmp_path: Path,
 ) -> None:
     common = {"REDIS_URL": redis_server.url}
     start_service("capture", {**common, **CAPTURE_640x360})
@@ -315,6 +317,7 @@ def test_page_draws_the_algorithms_boxes_over_the_live_picture(
         picture = page.locator("#stream").bounding_box()
         overlay = page.locator("#overlay").bounding_box()
         assert overlay == picture
+        save_screenshot(page, tmp_path, "results-overlay.png")
     finally:
         algorithm.terminate()
         algorithm.wait(timeout=10)
