@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -321,3 +323,58 @@ def test_page_draws_the_algorithms_boxes_over_the_live_picture(
     finally:
         algorithm.terminate()
         algorithm.wait(timeout=10)
+
+
+# --- the walkthrough in docs/protocol.md ---------------------------------------------------------
+
+WALKTHROUGH = re.compile(r"<!-- walkthrough: ([a-z0-9-]+) -->\s*```sh\n(.*?)```", re.DOTALL)
+
+
+def walkthrough() -> dict[str, str]:
+    return dict(WALKTHROUGH.findall((REPO_ROOT / "docs" / "protocol.md").read_text()))
+
+
+@pytest.mark.slow
+def test_the_java_camera_to_browser_walkthrough_runs_as_written(start_service: Start, tmp_path: Path) -> None:
+    blocks = walkthrough()
+    assert set(blocks) == {"java-camera", "python-algorithm", "viewer-results"}
+    gateway = start_service("gateway", {"GATEWAY_TOKEN": TOKEN})
+    viewer = start_service("viewer", {"GATEWAY_URL": gateway.url, "TRANSPORT": "http"})
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(REPO_ROOT),
+        "GATEWAY_URL": gateway.url,
+        "VIEWER_URL": viewer.url,
+        "GATEWAY_TOKEN": TOKEN,
+    }
+
+    def bash(name: str, **options: Any) -> Any:
+        return subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", blocks[name]], cwd=REPO_ROOT, env=env, **options
+        )
+
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("java-camera", "python-algorithm")}
+    # Own sessions: the blocks' processes (bash, then java or python) are stopped as a group.
+    running = [bash(name, stdout=log, stderr=log, start_new_session=True) for name, log in logs.items()]
+    seen: dict[str, Any] = {}
+
+    def boxes_drawn() -> bool:
+        curl = bash("viewer-results", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out, _ = curl.communicate(timeout=10)
+        if curl.returncode != 0:
+            return False  # 404 until the viewer has discovered javacam
+        seen.update(json.loads(out))
+        return bool(seen["matches"] and seen["result"]["boxes"])
+
+    try:
+        wait_until(boxes_drawn, timeout=60, message=f"no boxes for javacam in the viewer: {seen}")
+    finally:
+        for proc in running:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        for log in logs.values():
+            log.close()
+    assert seen["result"]["source"] == "motion_boxes"
+    assert (seen["result"]["width"], seen["result"]["height"]) == (320, 240)
+    assert 0 <= seen["latency_seconds"] < 5
