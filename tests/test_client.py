@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +21,7 @@ import framebus
 from framebus.publish import jpeg_size
 from shared.wire import CAMERAS_KEY, from_stream_fields, stream_key
 from tests.fixtures import free_port
-from tests.fixtures.processes import ServiceProcess
+from tests.fixtures.processes import REPO_ROOT, ServiceProcess
 from tests.fixtures.servers import RedisServer
 
 Start = Callable[..., ServiceProcess]
@@ -317,3 +320,33 @@ def test_a_missing_camera_on_the_gateway_raises_camera_not_found(
     publish_each(gateway_publisher, range(1, 2))
     with pytest.raises(framebus.CameraNotFound, match="camX"):
         next(iter(framebus.subscribe("camX", gateway.url, timeout=1.0)))
+
+
+# --- the README's example -----------------------------------------------------------------------
+
+
+def readme_example() -> str:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## For algorithm authors", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_runs_as_written(redis_server: RedisServer, start_service: Start) -> None:
+    example = readme_example()
+    assert len(example.strip().splitlines()) <= 10
+    start_service("capture", {"REDIS_URL": redis_server.url, "CAPTURE_FPS": "10"})
+    env = {**os.environ, "REDIS_URL": redis_server.url, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("FRAMEBUS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", example], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.kill()
+        proc.communicate()
+    seqs = [int(line.split()[0]) for line in lines]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3, lines
+    newest = framebus.latest_results("cam0", redis_server.url)
+    assert newest is not None and newest.boxes[0].label == "thing"
