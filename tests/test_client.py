@@ -282,6 +282,31 @@ async def test_a_two_worker_pool_splits_frames_with_none_handled_twice(redis_url
     assert total in a | b, "the pool reaches the newest frame"
 
 
+@pytest.mark.slow
+def test_two_worker_processes_share_a_live_camera_without_handling_a_frame_twice(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    start_service("capture", {"REDIS_URL": redis_server.url, "CAPTURE_FPS": "20"})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "examples/algorithm/motion_boxes.py", "--url", redis_server.url]
+    workers = [
+        subprocess.Popen(
+            [*command, "--group", "motion", "--frames", "15"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=60) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    handled = [[int(line.split()[0]) for line in out.splitlines()] for out, _ in outputs]
+    assert all(len(seqs) == 15 for seqs in handled)
+    assert not set(handled[0]) & set(handled[1]), f"frames handled twice: {handled}"
+
+
 def test_a_pool_needs_redis() -> None:
     with pytest.raises(ValueError, match="Redis"):
         framebus.subscribe("cam0", "http://127.0.0.1:1", group="pool")
