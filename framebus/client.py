@@ -6,7 +6,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -102,6 +103,7 @@ class Subscription:
         self._reader: CameraReader | None = None
         self._last_seq: int | None = None
         self._backoff = Backoff(RECONNECT_LADDER)
+        self._plain: weakref.ref[Generator[Frame, None, None]] | None = None
 
     # --- async use ---------------------------------------------------------------------------
 
@@ -218,7 +220,16 @@ class Subscription:
 
     def __iter__(self) -> Iterator[Frame]:
         """Frames from a private event loop in this thread; the loop and every socket are closed
-        when the loop is left (break, exception, or the generator being collected)."""
+        when the ``for`` loop is left (break, exception, or the iterator being collected), by
+        ``close()``, or on leaving ``with``. Not for code already inside an event loop: use
+        ``async for`` there."""
+        self.close()  # one plain iteration at a time
+        frames = self._plain_frames()
+        # Weak: a strong reference would keep an abandoned iterator alive until the next GC.
+        self._plain = weakref.ref(frames)
+        return frames
+
+    def _plain_frames(self) -> Generator[Frame, None, None]:
         loop = asyncio.new_event_loop()
         try:
             while True:
@@ -229,14 +240,20 @@ class Subscription:
             finally:
                 loop.close()
 
+    def close(self) -> None:
+        """Ends plain iteration now, closing its loop and sockets (async use: ``aclose``)."""
+        frames = self._plain() if self._plain is not None else None
+        self._plain = None
+        if frames is not None:
+            frames.close()
+
     def __enter__(self) -> Subscription:
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # Sync use closes inside __iter__'s own loop; nothing is left open here.
-        pass
+        self.close()
 
 
 def subscribe(

@@ -123,7 +123,8 @@ def test_subscribe_over_redis_hands_over_the_newest_frame_and_counts_skips(
     redis_url: str, redis_publisher: framebus.Publisher
 ) -> None:
     publish_each(redis_publisher, range(1, 6))
-    frames = iter(framebus.subscribe("cam0", redis_url, timeout=5))
+    subscription = framebus.subscribe("cam0", redis_url, timeout=5)
+    frames = iter(subscription)
     first = next(frames)
     assert (first.camera, first.seq, first.skipped) == ("cam0", 5, 0)
     publish_each(redis_publisher, range(6, 9))
@@ -133,7 +134,7 @@ def test_subscribe_over_redis_hands_over_the_newest_frame_and_counts_skips(
     assert image.shape == (240, 320, 3)
     assert newest.image(scale=2, grey=True).shape == (120, 160)
     assert newest.lag_seconds >= 0
-    frames.close()  # type: ignore[attr-defined]
+    subscription.close()
 
 
 def test_subscribe_in_order_over_redis_gives_every_frame_and_counts_gaps(
@@ -155,7 +156,7 @@ def test_subscribe_in_order_over_redis_gives_every_frame_and_counts_gaps(
     assert (frame.seq, frame.skipped) == (10, 4)
     assert [next(frames).seq for _ in range(7)] == list(range(11, 18))
     assert subscription.stats.frames == 12 and subscription.stats.skipped == 4
-    frames.close()  # type: ignore[attr-defined]
+    subscription.close()
 
 
 async def test_async_subscription_over_redis(redis_url: str) -> None:
@@ -181,6 +182,11 @@ def test_leaving_the_loop_closes_the_subscription_connections(
         assert frame.seq == 2
         break
     assert len(raw.client_list()) == baseline
+    with framebus.subscribe("cam0", redis_url, timeout=5) as subscription:
+        held = iter(subscription)
+        assert next(held).seq == 2
+        assert len(raw.client_list()) > baseline
+    assert len(raw.client_list()) == baseline, "leaving `with` closes even a referenced iterator"
     raw.close()
 
 
@@ -196,7 +202,8 @@ def test_a_missing_camera_raises_camera_not_found_after_the_timeout(
 
 def test_a_silent_known_camera_raises_no_frames(redis_url: str, redis_publisher: framebus.Publisher) -> None:
     publish_each(redis_publisher, range(1, 2))
-    frames = iter(framebus.subscribe("cam0", redis_url, timeout=1.0))
+    subscription = framebus.subscribe("cam0", redis_url, timeout=1.0)
+    frames = iter(subscription)
     assert next(frames).seq == 1
     with pytest.raises(framebus.NoFrames, match="known but sent nothing") as raised:
         next(frames)
@@ -245,7 +252,7 @@ def test_subscription_survives_a_redis_restart(
     finally:
         stop.set()
         producer.join()
-        frames.close()  # type: ignore[attr-defined]
+        subscription.close()
 
 
 # --- worker pools -------------------------------------------------------------------------------
@@ -319,24 +326,26 @@ def test_subscribe_over_the_gateway_hands_over_the_newest_frame(
     gateway: ServiceProcess, gateway_publisher: framebus.Publisher
 ) -> None:
     publish_each(gateway_publisher, range(1, 3))
-    frames = iter(framebus.subscribe("cam0", gateway.url, timeout=5))
+    subscription = framebus.subscribe("cam0", gateway.url, timeout=5)
+    frames = iter(subscription)
     assert next(frames).seq == 2
     publish_each(gateway_publisher, range(3, 6))
     newest = next(frames)
     assert (newest.seq, newest.skipped) == (5, 2)
     assert newest.image().shape == (240, 320, 3)
-    frames.close()  # type: ignore[attr-defined]
+    subscription.close()
 
 
 def test_subscribe_in_order_over_the_gateway_gives_every_frame(
     gateway: ServiceProcess, gateway_publisher: framebus.Publisher
 ) -> None:
     publish_each(gateway_publisher, range(1, 2))
-    frames = iter(framebus.subscribe("cam0", gateway.url, newest=False, timeout=5))
+    subscription = framebus.subscribe("cam0", gateway.url, newest=False, timeout=5)
+    frames = iter(subscription)
     assert next(frames).seq == 1
     publish_each(gateway_publisher, range(2, 6))
     assert [(f.seq, f.skipped) for f in (next(frames) for _ in range(4))] == [(2, 0), (3, 0), (4, 0), (5, 0)]
-    frames.close()  # type: ignore[attr-defined]
+    subscription.close()
 
 
 def test_a_missing_camera_on_the_gateway_raises_camera_not_found(
