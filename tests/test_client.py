@@ -114,6 +114,7 @@ def test_publisher_supersedes_rather_than_queues(redis_url: str) -> None:
         stats = publisher.stats
     assert stats.published + stats.dropped.get("superseded", 0) == 200
     assert stats.published >= 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("framebus-")], "thread leaked"
 
 
 # --- subscribing over Redis ---------------------------------------------------------------------
@@ -346,6 +347,23 @@ def test_subscribe_in_order_over_the_gateway_gives_every_frame(
     publish_each(gateway_publisher, range(2, 6))
     assert [(f.seq, f.skipped) for f in (next(frames) for _ in range(4))] == [(2, 0), (3, 0), (4, 0), (5, 0)]
     subscription.close()
+
+
+def test_subscription_over_the_gateway_survives_a_gateway_restart(start_service: Start) -> None:
+    gateway = start_service("gateway", {"GATEWAY_TOKEN": "secret"})
+    port = gateway.port
+    with framebus.Publisher("cam0", gateway.url, token="secret") as publisher:
+        publish_each(publisher, range(1, 2))
+    subscription = framebus.subscribe("cam0", gateway.url, timeout=20)
+    frames = iter(subscription)
+    assert next(frames).seq == 1
+    gateway.terminate()
+    gateway = start_service("gateway", {"GATEWAY_TOKEN": "secret"}, port=port)
+    with framebus.Publisher("cam0", gateway.url, token="secret", first_seq=2) as publisher:
+        publish_each(publisher, range(2, 3))
+        assert next(frames).seq == 2
+    subscription.close()
+    assert subscription.stats.reconnects >= 1
 
 
 def test_a_missing_camera_on_the_gateway_raises_camera_not_found(
