@@ -4,7 +4,7 @@
 #   scripts/setup.sh [run|test|bench|all]     (default: test)
 #
 #   run   : redis-server + the venv
-#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool
+#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool, a JDK
 #   bench : same as test
 #
 # Installs missing Debian packages (only when root; otherwise prints the apt-get command and
@@ -80,6 +80,8 @@ if [ "$PROFILE" != run ]; then
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     # promtool checks and unit-tests the alert rules in docs/alerts.yml.
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    # tests/test_java.py runs examples/java/*.java with `java X.java` (JDK 11+; Debian 12 has 17).
+    command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 fi
 
 # Only check python3-venv when the venv still has to be created.

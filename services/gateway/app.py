@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from services.gateway.backplane import RedisBackplane
 from services.gateway.bus import GatewayFrames, LocalFrames
 from services.gateway.hub import CameraHub
+from services.gateway.results import add_results_routes
 from services.gateway.settings import GatewaySettings
 from services.gateway.views import (
     FRAMES,
@@ -42,6 +43,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/cameras/{camera}/latest.jpg", latest_frame)
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
+    add_results_routes(app)
 
     async def run_frames(app: web.Application) -> AsyncIterator[None]:
         if settings.gateway_token is None:

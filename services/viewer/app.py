@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.viewer.results import add_results_routes
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
 from services.viewer.views import (
@@ -35,6 +36,7 @@ def create_app(settings: ViewerSettings) -> web.Application:
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/cameras", cameras)
     app.router.add_static("/static/", str(STATIC), append_version=True)
+    add_results_routes(app)
 
     async def run_service(app: web.Application) -> AsyncIterator[None]:
         service = app[SERVICE] = ViewerService(settings)

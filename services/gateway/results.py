@@ -1,0 +1,110 @@
+"""Results through the gateway, for HTTP clients: POST one, GET the newest (docs/protocol.md, "Results").
+
+The gateway keeps only the newest result per camera, for at most GATEWAY_MAX_CAMERAS cameras;
+bodies are bounded (MAX_RESULT_BYTES) and validated exactly like results on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from services.gateway.views import SETTINGS
+from shared.logs import RateLimitedLog
+from shared.results import MAX_RESULT_BYTES, FrameResult, ResultError, from_json, to_json
+from shared.settings import CAMERA_ID_RULE, is_camera_id
+
+log = logging.getLogger("framebus.gateway.results")
+reject_log = RateLimitedLog(log)
+
+RESULTS_RECEIVED = Counter("framebus_results_received_total", "Results accepted, by camera.", ["camera"])
+RESULTS_REJECTED = Counter(
+    "framebus_results_rejected_total", "Result posts refused, by reason (HTTP 4xx).", ["reason"]
+)
+
+
+class ResultsStore:
+    """The newest result of each camera; at most ``max_cameras`` of them."""
+
+    def __init__(self, max_cameras: int) -> None:
+        self.max_cameras = max_cameras
+        self.newest: dict[str, tuple[FrameResult, bytes, float]] = {}  # result, its JSON, received
+
+    def store(self, result: FrameResult) -> bool:
+        if result.camera not in self.newest and len(self.newest) >= self.max_cameras:
+            return False
+        self.newest[result.camera] = (result, to_json(result), time.monotonic())
+        return True
+
+
+RESULTS = web.AppKey("results", ResultsStore)
+# Unlike the other 4xx classes, aiohttp's 413 needs the limit as an argument.
+TOO_LARGE = functools.partial(web.HTTPRequestEntityTooLarge, MAX_RESULT_BYTES, MAX_RESULT_BYTES + 1)
+
+
+def _reject(status: Callable[..., web.HTTPException], reason: str, message: str) -> web.HTTPException:
+    RESULTS_REJECTED.labels(reason).inc()
+    reject_log.warning("rejected results (%s): %s", reason, message)
+    return status(text=message + "\n")
+
+
+def _camera(request: web.Request) -> str:
+    camera = request.match_info["camera"]
+    if not is_camera_id(camera):
+        raise _reject(web.HTTPBadRequest, "bad_camera", CAMERA_ID_RULE)
+    return camera
+
+
+async def post_results(request: web.Request) -> web.Response:
+    token = request.app[SETTINGS].gateway_token
+    if token is not None:
+        supplied = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(supplied, f"Bearer {token}".encode()):
+            raise _reject(web.HTTPUnauthorized, "unauthorized", "missing or wrong bearer token")
+    camera = _camera(request)
+    if request.content_type != "application/json":
+        raise _reject(web.HTTPUnsupportedMediaType, "content_type", "Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > MAX_RESULT_BYTES:
+        raise _reject(TOO_LARGE, "too_large", f"result exceeds {MAX_RESULT_BYTES} bytes")
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].gateway_body_timeout_seconds):
+            # One byte more than allowed tells "too large" from "exactly the limit".
+            body = await request.content.read(MAX_RESULT_BYTES + 1)
+    except TimeoutError:
+        raise _reject(web.HTTPRequestTimeout, "body_timeout", "body not received in time") from None
+    if len(body) > MAX_RESULT_BYTES:
+        raise _reject(TOO_LARGE, "too_large", f"result exceeds {MAX_RESULT_BYTES} bytes")
+    try:
+        result = from_json(body, camera)
+    except ResultError as exc:
+        raise _reject(web.HTTPBadRequest, "invalid", str(exc)) from None
+    if not request.app[RESULTS].store(result):
+        raise _reject(web.HTTPTooManyRequests, "too_many_cameras", "results for too many cameras")
+    RESULTS_RECEIVED.labels(camera).inc()
+    return web.Response(status=204)
+
+
+async def get_results(request: web.Request) -> web.Response:
+    camera = request.match_info["camera"]
+    if not is_camera_id(camera):
+        raise web.HTTPBadRequest(text=CAMERA_ID_RULE + "\n")
+    newest = request.app[RESULTS].newest.get(camera)
+    if newest is None:
+        raise web.HTTPNotFound(text=f"no results for camera {camera} yet\n")
+    _, body, received = newest
+    headers = {"Cache-Control": "no-store", "X-Result-Age-Seconds": f"{time.monotonic() - received:.3f}"}
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def add_results_routes(app: web.Application) -> None:
+    """POST/GET /cameras/{camera}/results; call from create_app after SETTINGS is set."""
+    app[RESULTS] = ResultsStore(app[SETTINGS].gateway_max_cameras)
+    app.router.add_post("/cameras/{camera}/results", post_results)
+    app.router.add_get("/cameras/{camera}/results", get_results)
