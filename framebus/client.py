@@ -207,7 +207,7 @@ class Subscription:
             reason = f"upstream unreachable ({self.stats.last_error or exc})"
             return NoFrames(self.camera, self.timeout, reason)
         if self.camera not in cameras:
-            known = ", ".join(cameras[:10]) or "none"
+            known = ", ".join(list(cameras)[:10]) or "none"
             return CameraNotFound(self.camera, self.timeout, f"unknown camera (known: {known})")
         return NoFrames(self.camera, self.timeout, "the camera is known but sent nothing")
 

@@ -27,22 +27,20 @@ from framebus.readers import transport_of
 from shared.backoff import Backoff
 from shared.newest import NewestSlot
 from shared.redisconn import connect
+from shared.registry import DEFAULT_IDLE_SECONDS
 from shared.settings import CAMERA_ID_RULE, is_camera_id
+from shared.stream_writer import StreamWriter
 from shared.transport import describe_error
 from shared.wire import (
-    CAMERAS_KEY,
     FrameMeta,
     WireError,
     check_jpeg,
-    stream_key,
     to_headers,
-    to_stream_fields,
 )
 
 DEFAULT_MAXLEN = 8  # the capture service's REDIS_STREAM_MAXLEN default
 DEFAULT_QUALITY = 80
 DEFAULT_TIMEOUT_SECONDS = 2.0
-REGISTER_INTERVAL_SECONDS = 1.0
 MAX_ERROR_BODY = 200
 CLOSE_FLUSH_SECONDS = 5.0
 
@@ -126,23 +124,14 @@ class _Sender(ABC):
 
 
 class _RedisSender(_Sender):
+    """The same writes as capture's Redis sink (shared/stream_writer.py)."""
+
     def __init__(self, url: str, camera: str, maxlen: int, timeout: float) -> None:
         self._redis = connect(url, socket_timeout=timeout, connect_timeout=timeout)
-        self._camera = camera
-        self._key = stream_key(camera)
-        self._maxlen = maxlen
-        self._register_at = 0.0
+        self._writer = StreamWriter(self._redis, maxlen, DEFAULT_IDLE_SECONDS)
 
     async def send(self, frame: EncodedFrame) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            if time.monotonic() >= self._register_at:
-                # Now and then, so a Redis restarted empty learns the camera again.
-                pipe.sadd(CAMERAS_KEY, self._camera)
-                self._register_at = time.monotonic() + REGISTER_INTERVAL_SECONDS
-            # Exact MAXLEN: "~" trims whole nodes and could keep 100+ JPEGs.
-            fields = to_stream_fields(frame.meta, frame.jpeg)
-            pipe.xadd(self._key, fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
-            await pipe.execute()
+        await self._writer.append(frame.meta, frame.jpeg)
 
     async def close(self) -> None:
         await self._redis.aclose()

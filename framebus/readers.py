@@ -18,6 +18,7 @@ from typing import cast
 import aiohttp
 from redis.exceptions import RedisError, ResponseError
 
+from shared.registry import DEFAULT_IDLE_SECONDS
 from shared.transport import describe_error
 from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
 from shared.upstream_gateway import (
@@ -65,7 +66,7 @@ class TokenGatewayUpstream(GatewayUpstream):
 
 def open_upstream(url: str, token: str | None, on_malformed: MalformedHandler) -> Upstream:
     if transport_of(url) == "redis":
-        return RedisUpstream(url, on_malformed)
+        return RedisUpstream(url, on_malformed, DEFAULT_IDLE_SECONDS)
     return TokenGatewayUpstream(url, on_malformed, token)
 
 

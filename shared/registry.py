@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 REGISTRY_KEY = "framebus:registry"
+# CAMERA_IDLE_SECONDS' default: a camera silent this long is forgotten.
+DEFAULT_IDLE_SECONDS = 300.0
 # Scores further ahead than this (clock skew aside) are forged: a member scored in the year
 # 3000 would otherwise be a permanent tile.
 FUTURE_SLACK_SECONDS = 60.0

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logs import redact
+from shared.registry import DEFAULT_IDLE_SECONDS
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CAMERA_ID_RULE = "camera id must match [A-Za-z0-9_-]{1,64}"
@@ -65,7 +66,7 @@ class CommonSettings(BaseSettings):
     bind_host: str = "127.0.0.1"
     frame_stale_seconds: float = Field(default=5.0, gt=0, le=3600)
     # A camera with no frame for this long is forgotten: registry, gateway slots, viewer tiles.
-    camera_idle_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    camera_idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0, le=7 * 24 * 3600)
 
 
 def env_names(settings_cls: type[BaseSettings]) -> set[str]:

@@ -19,7 +19,8 @@ import redis
 
 import framebus
 from framebus.publish import jpeg_size
-from shared.wire import CAMERAS_KEY, from_stream_fields, stream_key
+from shared.registry import REGISTRY_KEY
+from shared.wire import from_stream_fields, stream_key
 from tests.fixtures import free_port
 from tests.fixtures.processes import REPO_ROOT, ServiceProcess
 from tests.fixtures.servers import RedisServer
@@ -67,7 +68,7 @@ def test_publish_over_redis_writes_valid_entries_and_registers_the_camera(redis_
     with framebus.Publisher("cam0", redis_url, maxlen=4) as publisher:
         publish_each(publisher, range(1, 11))
     raw = redis.Redis.from_url(redis_url)
-    assert raw.smembers(CAMERAS_KEY) == {b"cam0"}
+    assert raw.zrange(REGISTRY_KEY, 0, -1) == [b"cam0"]
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], raw.xrange(stream_key("cam0")))
     assert len(entries) == 4, "MAXLEN is exact"
     metas = [from_stream_fields(fields)[0] for _, fields in entries]
