@@ -291,7 +291,6 @@ async def test_a_two_worker_pool_splits_frames_with_none_handled_twice(redis_url
     assert total in a | b, "the pool reaches the newest frame"
 
 
-@pytest.mark.slow
 def test_two_worker_processes_share_a_live_camera_without_handling_a_frame_twice(
     redis_server: RedisServer, start_service: Start
 ) -> None:

@@ -26,7 +26,6 @@ FRAME_LINE = re.compile(
     r"width=(?P<width>\d+) height=(?P<height>\d+) bytes=(?P<bytes>\d+) latency_ms=\S+"
 )
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -267,7 +267,6 @@ def run_motion_boxes(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
 def test_example_algorithm_publishes_boxes_around_the_moving_ball(
     redis_server: RedisServer, start_service: Start
 ) -> None:
@@ -291,7 +290,6 @@ def test_example_algorithm_publishes_boxes_around_the_moving_ball(
 
 
 @pytest.mark.browser
-@pytest.mark.slow
 def test_page_draws_the_algorithms_boxes_over_the_live_picture(
     redis_server: RedisServer,
     start_service: Start,
@@ -334,7 +332,6 @@ def walkthrough() -> dict[str, str]:
     return dict(WALKTHROUGH.findall((REPO_ROOT / "docs" / "protocol.md").read_text()))
 
 
-@pytest.mark.slow
 def test_the_java_camera_to_browser_walkthrough_runs_as_written(start_service: Start, tmp_path: Path) -> None:
     blocks = walkthrough()
     assert set(blocks) == {"java-camera", "python-algorithm", "viewer-results"}

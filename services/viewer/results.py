@@ -134,6 +134,7 @@ async def results_view(request: web.Request) -> web.Response:
     pipeline = request.app[SERVICE].cameras.get(camera)
     if pipeline is None:
         raise web.HTTPNotFound(text=f"unknown camera {camera}\n")
+    pipeline.demand.ask()  # the overlay draws over the picture: the camera is watched
     cached = await request.app[SOURCE].newest(camera)
     shown = pipeline.frames.latest
     shown_seq = shown.seq if shown is not None and shown.live else None
