@@ -9,6 +9,7 @@ import weakref
 
 from aiohttp import WSCloseCode, web
 
+from services.gateway.access import install_access_control
 from services.gateway.hub import CameraHub
 from services.gateway.settings import GatewaySettings
 from services.gateway.views import (
@@ -40,14 +41,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/cameras/{camera}/latest.jpg", latest_frame)
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
-    app.on_startup.append(_warn_if_open)
+    install_access_control(app, settings)  # tokens and scopes; says at start whether auth is off
     app.on_shutdown.append(_close_subscribers)
     return app
-
-
-async def _warn_if_open(app: web.Application) -> None:
-    if app[SETTINGS].gateway_token is None:
-        log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
 
 
 # on_shutdown is not covered by aiohttp's shutdown_timeout: bound it here.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import cv2
 from aiohttp import web
 
+from services.viewer.access import install_access_control
 from services.viewer.followers import make_follower
 from services.viewer.pipeline import CameraRegistry
 from services.viewer.settings import ViewerSettings
@@ -40,6 +41,7 @@ def create_app(settings: ViewerSettings) -> web.Application:
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/cameras", cameras)
     app.router.add_static("/static/", str(STATIC), append_version=True)
+    install_access_control(app, settings)  # tokens, the page's cookie; says at start whether auth is off
 
     async def pipeline(app: web.Application) -> AsyncIterator[None]:
         cv2.setNumThreads(1)  # two render threads already use both cores

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from services.viewer import metrics
 from services.viewer.pipeline import CameraPipeline, CameraRegistry
 from services.viewer.settings import ViewerSettings
+from shared.auth import bearer_headers
 from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
@@ -195,6 +196,9 @@ class GatewayFollower(Follower):
         self._session: aiohttp.ClientSession | None = None
         self._sockets: dict[str, asyncio.Task[None]] = {}
         self._connected_cameras: set[str] = set()
+        # With AUTH_SECRET the viewer mints its own short-lived read token for the gateway
+        # (a header, so it never lands in a URL or a log line).
+        self._auth_headers = bearer_headers(settings.auth_secret_value, None, ["read:*"], subject="viewer")
 
     def readiness(self) -> CheckResult:
         camera = self.settings.camera_id
@@ -232,7 +236,9 @@ class GatewayFollower(Follower):
         assert self._session is not None
         try:
             async with self._session.get(
-                f"{self.settings.gateway_url}/cameras", timeout=aiohttp.ClientTimeout(total=2.0)
+                f"{self.settings.gateway_url}/cameras",
+                timeout=aiohttp.ClientTimeout(total=2.0),
+                headers=self._auth_headers(),
             ) as response:
                 response.raise_for_status()
                 body = await response.json()
@@ -256,7 +262,11 @@ class GatewayFollower(Follower):
         while True:
             try:
                 async with self._session.ws_connect(
-                    url, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_WS_MESSAGE_BYTES, compress=0
+                    url,
+                    heartbeat=WS_HEARTBEAT_SECONDS,
+                    max_msg_size=MAX_WS_MESSAGE_BYTES,
+                    compress=0,
+                    headers=self._auth_headers(),
                 ) as ws:
                     self._connected_cameras.add(pipeline.camera)
                     self.link.up()

@@ -28,6 +28,9 @@ class ViewerSettings(CommonSettings):
     viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
     # Benchmark aid: append one CSV line per rendered frame to this file (empty = off).
     viewer_latency_log: str = ""
+    # Mark the page's token cookie Secure (sent over HTTPS only). Set it behind a TLS proxy;
+    # a request that reaches the viewer over HTTPS gets a Secure cookie anyway.
+    auth_cookie_secure: bool = False
 
     @field_validator("viewer_cameras")
     @classmethod

@@ -13,6 +13,7 @@ from services.viewer.fanout import StreamClient
 from services.viewer.followers import Follower
 from services.viewer.pipeline import CameraPipeline, CameraRegistry
 from services.viewer.settings import ViewerSettings
+from shared.auth import grant_of
 from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
@@ -113,14 +114,18 @@ async def stats(request: web.Request) -> web.Response:
 
 async def cameras(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
+    grant = grant_of(request)  # the access middleware checked the token; list only what it may read
     # fps and age let the grid page caption every tile from this one request.
     listing = [
         {"camera": name, "live": p.live, "fps": round(p.stats.fps(), 2), "age_seconds": _age(p)}
         for name, p in sorted(registry.pipelines.items())
+        if grant.may_read(name)
     ]
-    return web.json_response(
-        {"default": request.app[SETTINGS].camera_id, "cameras": listing}, headers=NO_CACHE
-    )
+    default: str | None = request.app[SETTINGS].camera_id
+    if default is not None and not grant.may_read(default):
+        readable = [name for name in sorted(registry.pipelines) if grant.may_read(name)]
+        default = readable[0] if readable else None  # the page opens a camera it may show
+    return web.json_response({"default": default, "cameras": listing}, headers=NO_CACHE)
 
 
 def _age(pipeline: CameraPipeline) -> float | None:
