@@ -13,17 +13,19 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
+import redis
 
 from shared.auth import TokenRedactingFilter, mint, redact_tokens
 from tests.conftest import ServiceFactory
-from tests.fixtures import ServiceProcess, wait_until
+from tests.fixtures import ServiceProcess, free_port, wait_until
 from tests.fixtures.processes import REPO_ROOT, start_service_process
+from tests.fixtures.servers import redis_ping
 from tests.test_bad_input import GOOD_JPEG, frame_headers, rejected
 
 SECRET = "test-auth-secret-0123456789abcdefghijklmnop"
@@ -456,3 +458,155 @@ def test_no_token_or_secret_appears_in_logs_readiness_or_metrics(system: System)
         leaked = [s[:12] + "…" for s in secrets if s in said]
         assert not leaked, f"{service.name} leaked {leaked}"
         assert "eyJ" not in said, f"{service.name} logged something shaped like a token"
+
+
+# --- Redis ACL users (deploy/redis/) ----------------------------------------------------------------
+
+ACL_SCRIPT = REPO_ROOT / "deploy" / "redis" / "redis-with-acl.sh"
+ACL_PASSWORDS = {
+    "REDIS_CAPTURE_PASSWORD": "capture-pw-0123456789",
+    "REDIS_VIEWER_PASSWORD": "viewer-pw-0123456789",
+    "REDIS_GATEWAY_PASSWORD": "gateway-pw-0123456789",
+    "REDIS_ADMIN_PASSWORD": "admin-pw-0123456789",
+}
+
+
+@dataclass
+class AclRedis:
+    port: int
+    acl_file: Path
+
+    def url(self, user: str) -> str:
+        password = ACL_PASSWORDS[f"REDIS_{user.upper()}_PASSWORD"]
+        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
+
+    def client(self, user: str) -> redis.Redis:
+        return redis.Redis.from_url(self.url(user), socket_timeout=2)
+
+
+def start_acl_redis(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    argv = [str(ACL_SCRIPT), str(workdir / "users.acl"), "--port", str(port), "--bind", "127.0.0.1"]
+    argv += [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(workdir / "redis.log"),
+    ]
+    log = open(workdir / "start.log", "wb")  # noqa: SIM115 - closed with the process below
+    proc = subprocess.Popen(argv, env={"PATH": "/usr/bin:/bin", **env}, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc, port
+
+
+@pytest.fixture
+def acl_redis(tmp_path: Path) -> Iterator[AclRedis]:
+    proc, port = start_acl_redis(tmp_path, ACL_PASSWORDS)
+    try:
+        wait_until(lambda: redis_ping(port) or proc.poll() is not None, timeout=10)
+        assert proc.poll() is None, (tmp_path / "start.log").read_text() + (
+            tmp_path / "redis.log"
+        ).read_text()
+        yield AclRedis(port, tmp_path / "users.acl")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def refused(call_redis: Callable[[], object]) -> bool:
+    try:
+        call_redis()
+    except redis.exceptions.NoPermissionError:
+        return True
+    return False
+
+
+def test_the_capture_redis_user_may_append_and_register_but_neither_read_nor_delete(
+    acl_redis: AclRedis,
+) -> None:
+    capture = acl_redis.client("capture")
+    assert capture.xadd("framebus:frames:cam0", {"jpeg": b"x"}, maxlen=8, approximate=False)
+    assert capture.xadd("framebus:results:cam0", {"score": b"1"})
+    assert capture.sadd("framebus:cameras", "cam0") == 1
+    assert capture.ping()
+
+    assert refused(lambda: capture.xrange("framebus:frames:cam0"))
+    assert refused(lambda: capture.xread({"framebus:frames:cam0": "0-0"}))
+    assert refused(lambda: capture.xrevrange("framebus:frames:cam0", count=1))
+    assert refused(lambda: capture.smembers("framebus:cameras"))
+    assert refused(lambda: capture.delete("framebus:frames:cam0"))
+    assert refused(lambda: capture.xtrim("framebus:frames:cam0", maxlen=0))
+    assert refused(lambda: capture.flushall())
+    assert refused(lambda: capture.xadd("other:key", {"a": b"1"}))  # only framebus:frames:* / results:*
+    assert acl_redis.client("admin").xlen("framebus:frames:cam0") == 1  # nothing was removed
+
+
+def test_the_viewer_redis_user_may_read_but_not_write(acl_redis: AclRedis) -> None:
+    acl_redis.client("capture").xadd("framebus:frames:cam0", {"jpeg": b"x"})
+    acl_redis.client("capture").sadd("framebus:cameras", "cam0")
+    viewer = acl_redis.client("viewer")
+    assert len(viewer.xrevrange("framebus:frames:cam0", count=1)) == 1
+    assert viewer.xread({"framebus:frames:cam0": "0-0"}, count=1)
+    assert viewer.smembers("framebus:cameras") == {b"cam0"}
+
+    assert refused(lambda: viewer.xadd("framebus:frames:cam0", {"jpeg": b"y"}))
+    assert refused(lambda: viewer.sadd("framebus:cameras", "cam9"))
+    assert refused(lambda: viewer.delete("framebus:frames:cam0"))
+    assert refused(lambda: viewer.set("framebus:x", "1"))
+    assert refused(lambda: viewer.flushdb())
+    assert refused(lambda: viewer.keys("*"))
+
+
+def test_the_gateway_user_may_append_frames_and_only_admin_may_flush(acl_redis: AclRedis) -> None:
+    gateway = acl_redis.client("gateway")
+    assert gateway.xadd("framebus:frames:cam0", {"jpeg": b"x"})
+    assert len(gateway.xrevrange("framebus:frames:cam0", count=1)) == 1
+    assert refused(lambda: gateway.delete("framebus:frames:cam0"))
+    assert refused(lambda: gateway.flushall())
+    anonymous = redis.Redis(port=acl_redis.port, socket_timeout=2)
+    assert anonymous.ping()
+    assert refused(lambda: anonymous.xrevrange("framebus:frames:cam0", count=1))
+    admin = acl_redis.client("admin")
+    assert admin.flushall()
+    assert admin.dbsize() == 0
+
+
+def test_the_rendered_acl_file_holds_hashes_only_and_is_private(acl_redis: AclRedis) -> None:
+    text = acl_redis.acl_file.read_text()
+    for password in ACL_PASSWORDS.values():
+        assert password not in text
+    assert text.count("#") >= 4 and "@CAPTURE_HASH@" not in text
+    assert acl_redis.acl_file.stat().st_mode & 0o077 == 0
+
+
+def test_the_acl_starter_refuses_a_weak_password_naming_the_variable(tmp_path: Path) -> None:
+    weak = {**ACL_PASSWORDS, "REDIS_VIEWER_PASSWORD": "short"}
+    proc, _ = start_acl_redis(tmp_path, weak)
+    assert proc.wait(timeout=10) == 2
+    said = (tmp_path / "start.log").read_text()
+    assert (
+        "REDIS_VIEWER_PASSWORD must be at least 16 characters" in said
+        and "short" not in said.split(":", 1)[1]
+    )
+    assert not (tmp_path / "users.acl").exists()
+
+
+def test_capture_and_viewer_run_as_their_own_redis_users(
+    acl_redis: AclRedis, start_service: ServiceFactory
+) -> None:
+    small = {"CAPTURE_WIDTH": "320", "CAPTURE_HEIGHT": "240", "CAPTURE_FPS": "10", "LOG_LEVEL": "DEBUG"}
+    # REDIS_URL (shared) points nowhere useful: each service's own variable must win.
+    shared = {"TRANSPORT": "redis", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    capture = start_service("capture", {**shared, **small, "CAPTURE_REDIS_URL": acl_redis.url("capture")})
+    viewer = start_service("viewer", {**shared, "VIEWER_REDIS_URL": acl_redis.url("viewer")})
+    viewer.wait_ready(timeout=20)
+    capture.wait_ready(timeout=10)
+    for service in (capture, viewer):
+        said = service.log_text() + call(service.url, "GET", "/readyz").text
+        assert "NOPERM" not in said, service.log_tail()
+        for password in ACL_PASSWORDS.values():
+            assert password not in said

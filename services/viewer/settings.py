@@ -16,7 +16,10 @@ class ViewerSettings(CommonSettings):
     transport: Literal["redis", "http"] = Field(
         default="redis", validation_alias=env_alias("VIEWER_TRANSPORT", "TRANSPORT")
     )
-    redis_url: RedisUrl = "redis://localhost:6379/0"
+    # VIEWER_REDIS_URL lets one environment give the viewer its own Redis ACL user (deploy/redis/).
+    redis_url: RedisUrl = Field(
+        default="redis://localhost:6379/0", validation_alias=env_alias("VIEWER_REDIS_URL", "REDIS_URL")
+    )
     gateway_url: HttpUrl = "http://localhost:8080"
     viewer_width: int = Field(default=600, ge=16, le=4096)
     viewer_height: int = Field(default=600, ge=16, le=4096)
