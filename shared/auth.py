@@ -35,6 +35,8 @@ MIN_SECRET_CHARS = 32
 # Hosts' clocks drift; a few seconds of grace on exp/iat avoids flapping at the edges.
 LEEWAY_SECONDS = 5.0
 QUERY_PARAMETER = "token"
+# The placeholder shipped in .env: still accepted (compose must start out of the box), never quietly.
+EXAMPLE_SECRETS = frozenset({"framebus-example-secret-change-me-0123456789"})
 COOKIE_NAME = "framebus_token"
 
 READ = "read"
@@ -467,6 +469,11 @@ def announce(policy: AccessPolicy, bind_host: str, port: int, open_health: Itera
             where,
         )
         return
+    if policy.secret in EXAMPLE_SECRETS:
+        log.warning(
+            "AUTH_SECRET is the example value from .env: anyone with a copy of framebus can mint tokens "
+            "for this deployment. Set your own (FRAMEBUS_AUTH_SECRET in .env for compose)."
+        )
     if policy.static_publish_token is not None:
         log.warning(
             "GATEWAY_TOKEN is deprecated: it is still accepted as a publish:* token; capture mints its "
