@@ -454,12 +454,14 @@ def announce(policy: AccessPolicy, bind_host: str, port: int, open_health: Itera
     where = f"http://{bind_host}:{port}"
     if policy.secret is None and policy.static_publish_token is None:
         level = logging.WARNING if is_loopback(bind_host) else logging.ERROR
+        gateway = policy.service == "gateway"
         log.log(
             level,
-            "*** AUTH IS OFF *** AUTH_SECRET is not set: anyone who can reach %s can %s. "
+            "*** AUTH IS OFF *** AUTH_SECRET is not set%s: anyone who can reach %s can %s. "
             "Set AUTH_SECRET (32+ characters) and mint tokens with `python -m framebus.token`.",
+            " and GATEWAY_TOKEN is not set" if gateway else "",
             where,
-            "post frames and watch every camera" if policy.service == "gateway" else "watch every camera",
+            "post frames and watch every camera" if gateway else "watch every camera",
         )
         return
     if policy.secret is None:
