@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -610,3 +611,47 @@ def test_capture_and_viewer_run_as_their_own_redis_users(
         assert "NOPERM" not in said, service.log_tail()
         for password in ACL_PASSWORDS.values():
             assert password not in said
+
+
+# --- the token examples in docs/protocol.md, run as written ----------------------------------------
+
+TOKEN_EXAMPLE = re.compile(r"<!-- token-example: ([a-z]+) -->\s*```[a-z]+\n(.*?)```", re.DOTALL)
+EXAMPLE_FILES = {"curl": "example.sh", "node": "token-example.mjs", "java": "TokenExample.java"}
+EXAMPLE_COMMANDS = {
+    "curl": ["bash", "-euo", "pipefail", "example.sh"],
+    "node": ["node", "--experimental-websocket", "token-example.mjs"],
+    "java": ["java", "TokenExample.java"],
+}
+
+
+def token_examples() -> dict[str, str]:
+    return dict(TOKEN_EXAMPLE.findall((REPO_ROOT / "docs" / "protocol.md").read_text()))
+
+
+def test_the_protocol_doc_shows_a_token_example_for_curl_node_and_java() -> None:
+    assert set(token_examples()) == set(EXAMPLE_FILES)
+
+
+@pytest.mark.parametrize("language", sorted(EXAMPLE_FILES))
+def test_each_token_example_in_the_protocol_doc_works_as_written(
+    system: System, tmp_path: Path, language: str
+) -> None:
+    (tmp_path / EXAMPLE_FILES[language]).write_text(token_examples()[language])
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GATEWAY_URL": system.gateway.url,
+        "FRAMEBUS_TOKEN": token("read:cam0", "publish:cam9"),
+    }
+    result = subprocess.run(
+        EXAMPLE_COMMANDS[language], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = result.stdout
+    if language == "curl":
+        assert said.strip().endswith("401") and (tmp_path / "latest.jpg").read_bytes()[:2] == b"\xff\xd8"
+    elif language == "node":
+        assert "cameras cam0" in said and '"camera":"cam0"' in said
+        assert "cam9" not in said.split("\n")[0]  # read:cam0 lists cam0 only
+    else:
+        assert said.startswith("status 200,")
