@@ -427,14 +427,18 @@ class TokenRedactingFilter(logging.Filter):
         return True
 
 
-REDACTED_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.client", "framebus")
+# A logger's filters see only records logged on that very logger, so aiohttp's own loggers get
+# one each, and the root logger's handlers (where every record ends up) one more.
+REDACTED_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.client")
 
 
 def install_log_redaction() -> None:
-    for name in REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, TokenRedactingFilter) for f in logger.filters):
-            logger.addFilter(TokenRedactingFilter())
+    root = logging.getLogger()
+    targets: list[logging.Filterer] = [logging.getLogger(name) for name in REDACTED_LOGGERS]
+    targets += root.handlers
+    for target in targets:
+        if not any(isinstance(f, TokenRedactingFilter) for f in target.filters):
+            target.addFilter(TokenRedactingFilter())
 
 
 # --- saying at start what is protected --------------------------------------------------------

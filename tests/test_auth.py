@@ -443,6 +443,31 @@ def test_access_log_lines_have_their_token_query_redacted() -> None:
     assert jwt_text not in redact_tokens(f"something said {jwt_text} here")
 
 
+def test_installed_redaction_hides_tokens_in_any_logger_s_lines() -> None:
+    import io
+
+    from shared.auth import install_log_redaction
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        install_log_redaction()
+        secret_token = token("read:cam0")
+        logging.getLogger("framebus.viewer.follow").warning(
+            "GET /cameras/cam0/ws?token=%s failed", secret_token
+        )
+        logging.getLogger("aiohttp.access").warning(
+            '"GET /stream.mjpg?token=%s HTTP/1.1" 200', "plain-secret"
+        )
+    finally:
+        root.removeHandler(handler)
+    said = out.getvalue()
+    assert secret_token not in said and "plain-secret" not in said
+    assert said.count("token=***") == 2
+
+
 def test_no_token_or_secret_appears_in_logs_readiness_or_metrics(system: System) -> None:
     # Failing query-string tokens too: the likeliest to be echoed in an error.
     call(system.viewer.url, "GET", "/stream.mjpg?token=leaky-garbage-token-1")
