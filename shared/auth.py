@@ -386,7 +386,9 @@ def access_middleware(policy: AccessPolicy) -> Middleware:
         except Denied as denial:
             policy.on_denied(request, rule, denial)
             return policy.denial(request, rule, denial)
-        if rule.page and policy.accept_cookie and policy.enabled and QUERY_PARAMETER in request.query:
+        # Only a token that came in the query (the one just checked) goes into the cookie.
+        from_query = QUERY_PARAMETER in request.query and "Authorization" not in request.headers
+        if rule.page and policy.accept_cookie and policy.enabled and from_query:
             return policy.cookie_redirect(request, grant)
         request[GRANT] = grant
         return await handler(request)

@@ -305,6 +305,12 @@ def test_the_page_opened_with_a_token_sets_an_httponly_samesite_cookie_and_drops
     assert call(system.viewer.url, "GET", "/stream.mjpg?camera=cam0", sent, read_body=False).status == 200
 
 
+def test_only_a_query_token_that_was_checked_goes_into_the_cookie(system: System) -> None:
+    unchecked = token("read:*", secret=OTHER_SECRET)  # would be refused on its own
+    reply = call(system.viewer.url, "GET", f"/?token={unchecked}", bearer(token("read:cam0")))
+    assert reply.status == 200 and "Set-Cookie" not in reply.headers  # the header token was the one used
+
+
 def test_the_page_without_a_token_is_a_clear_not_authorised_page(system: System) -> None:
     reply = call(system.viewer.url, "GET", "/")
     assert reply.status == 401
