@@ -207,7 +207,7 @@ def bearer_headers(
     if static_token:
         fixed = {"Authorization": f"Bearer {static_token}"}
         return lambda: fixed
-    return dict
+    return lambda: {}
 
 
 # --- which endpoint needs what ----------------------------------------------------------------

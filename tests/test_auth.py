@@ -87,6 +87,50 @@ WEBSOCKET_UPGRADE = {
 }
 
 
+# --- tokens and scopes, as functions ----------------------------------------------------------------
+
+
+def test_scopes_are_fnmatch_patterns_over_camera_ids() -> None:
+    from shared.auth import Scope
+
+    assert Scope.parse("read:cam*").allows("read", "cam12")
+    assert not Scope.parse("read:cam*").allows("read", "lobby1")
+    assert not Scope.parse("read:cam*").allows("publish", "cam1")
+    assert Scope.parse("publish:lobby-[12]").allows("publish", "lobby-2")
+    assert Scope.parse("admin").allows("publish", "anything")
+    assert Scope.parse("read:cam0").allows("read", None)  # "any camera?" for lists
+
+
+@pytest.mark.parametrize(
+    "text", ["read", "read:", "write:cam0", "read:cam/0", "admin:cam0", "read:" + "x" * 65]
+)
+def test_malformed_scopes_are_refused(text: str) -> None:
+    from shared.auth import Scope, ScopeError
+
+    with pytest.raises(ScopeError):
+        Scope.parse(text)
+
+
+def test_unsigned_and_scope_less_tokens_are_refused() -> None:
+    import jwt
+
+    from shared.auth import Denied, verify
+
+    now = int(time.time())
+    claims = {"iss": "framebus", "iat": now, "exp": now + 60, "scopes": ["admin"]}
+    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    with pytest.raises(Denied) as refused:
+        verify(SECRET, unsigned)
+    assert refused.value.status == 401
+    for bad_scopes in ("admin", ["read:cam/0"], [1]):
+        forged_shape = jwt.encode({**claims, "scopes": bad_scopes}, SECRET, algorithm="HS256")
+        with pytest.raises(Denied):
+            verify(SECRET, forged_shape)
+    no_exp = jwt.encode({k: v for k, v in claims.items() if k != "exp"}, SECRET, algorithm="HS256")
+    with pytest.raises(Denied, match="exp"):
+        verify(SECRET, no_exp)
+
+
 # --- the system: gateway <- capture (minted publish token); viewer (minted read token) -> gateway
 
 
