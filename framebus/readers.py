@@ -23,7 +23,6 @@ from shared.transport import describe_error
 from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
 from shared.upstream_gateway import (
     CLOSED,
-    CONNECT_TIMEOUT_SECONDS,
     GatewayCameraReader,
     GatewayUpstream,
 )
@@ -49,25 +48,11 @@ def transport_of(url: str) -> str:
     raise ValueError(f"url must start with redis://, rediss://, unix://, http:// or https:// (got {url!r})")
 
 
-class TokenGatewayUpstream(GatewayUpstream):
-    """A gateway upstream whose requests carry ``Authorization: Bearer <token>``."""
-
-    def __init__(self, url: str, on_malformed: MalformedHandler, token: str | None) -> None:
-        super().__init__(url, on_malformed)
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS)
-            self._session = aiohttp.ClientSession(timeout=timeout, headers=self.headers)
-        return self._session
-
-
 def open_upstream(url: str, token: str | None, on_malformed: MalformedHandler) -> Upstream:
     if transport_of(url) == "redis":
         return RedisUpstream(url, on_malformed, DEFAULT_IDLE_SECONDS)
-    return TokenGatewayUpstream(url, on_malformed, token)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return GatewayUpstream(url, on_malformed, lambda: headers)
 
 
 class _RedisStreamReader(CameraReader):

@@ -5,7 +5,12 @@
 #   CAMERAS=2 TRANSPORT=http scripts/run_local.sh
 #
 # The environment is passed through to the services (TRANSPORT, REDIS_URL, GATEWAY_URL,
-# CAPTURE_SOURCE, *_PORT, ...). Ctrl-C / SIGTERM stops everything, including that redis-server.
+# CAPTURE_SOURCE, *_PORT, AUTH_SECRET, ...). Ctrl-C / SIGTERM stops everything, including that
+# redis-server. That redis-server has ACL users (deploy/redis/): capture and viewer each connect
+# as their own user with a password made up for this run (never printed; the admin URL is in
+# .run/redis-admin.url, readable by you only). Auth is off unless AUTH_SECRET is set in the shell
+# (`AUTH_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') make run`); then
+# the banner prints a viewer link with a freshly minted 8-hour read token.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,6 +75,26 @@ for t in "${CAPTURE_TRANSPORT:-$TRANSPORT}" "${VIEWER_TRANSPORT:-$TRANSPORT}"; d
     case "$t" in redis | both) needs_redis=1 ;; esac
 done
 
+new_password() { python -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+
+# The throw-away redis-server gets the ACL users of deploy/redis/users.acl.template, with
+# passwords made up now unless the shell provides them; each service gets its own REDIS_URL.
+start_redis_with_acl() {
+    local port="$1" user var
+    for user in capture viewer gateway admin; do
+        var="REDIS_${user^^}_PASSWORD"
+        [ -n "${!var:-}" ] || printf -v "$var" '%s' "$(new_password)"
+        export "${var?}"
+    done
+    (umask 077 && printf 'redis://admin:%s@127.0.0.1:%s/0\n' "$REDIS_ADMIN_PASSWORD" "$port" >"$RUN_DIR/redis-admin.url")
+    deploy/redis/redis-with-acl.sh "$RUN_DIR/redis-users.acl" --port "$port" --bind 127.0.0.1 \
+        --save '' --appendonly no --dir "$RUN_DIR" --logfile "$RUN_DIR/redis.log" --daemonize no </dev/null &
+    REDIS_PID=$!
+    export CAPTURE_REDIS_URL="redis://capture:${REDIS_CAPTURE_PASSWORD}@127.0.0.1:${port}/0"
+    export VIEWER_REDIS_URL="redis://viewer:${REDIS_VIEWER_PASSWORD}@127.0.0.1:${port}/0"
+    unset REDIS_CAPTURE_PASSWORD REDIS_VIEWER_PASSWORD REDIS_GATEWAY_PASSWORD REDIS_ADMIN_PASSWORD  # in redis-server only
+}
+
 redis_ping() {
     python - "$REDIS_URL" <<'EOF' >/dev/null 2>&1
 import sys
@@ -100,10 +125,8 @@ EOF
             echo "run_local: redis-server not installed; run 'make setup' (or use TRANSPORT=http)" >&2
             exit 1
         }
-        log "starting redis-server on 127.0.0.1:$r_port (no persistence, log .run/redis.log)"
-        redis-server --port "$r_port" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$RUN_DIR" --logfile "$RUN_DIR/redis.log" --daemonize no </dev/null &
-        REDIS_PID=$!
+        log "starting redis-server on 127.0.0.1:$r_port with ACL users capture, viewer, gateway, admin (no persistence, log .run/redis.log)"
+        start_redis_with_acl "$r_port"
         for _ in $(seq 1 50); do
             redis_ping && break
             kill -0 "$REDIS_PID" 2>/dev/null || {
@@ -129,10 +152,27 @@ if [ "$CAMERAS" -gt 1 ]; then
     grep -E '^[A-Za-z0-9_-]+:' Procfile.cameras | head -n "$((CAMERAS - 1))" >>"$PROCFILE"
 fi
 
+# With AUTH_SECRET the viewer wants a token: mint a link now (here, on your terminal, not in a
+# service's log, which may be shipped and kept; the token is a credential for 8 hours).
+viewer_link() {
+    if [ -n "${AUTH_SECRET:-}" ]; then
+        python -m framebus.token --read '*' --ttl 8h --subject make-run --link "$VIEWER_URL" ||
+            printf '%s  (could not mint a link: see the error above)' "$VIEWER_URL"
+    else
+        printf '%s' "$VIEWER_URL"
+    fi
+}
+
 banner() {
     printf '\n==============================================================\n'
-    printf '  framebus viewer:  %s\n' "$VIEWER_URL"
+    printf '  framebus viewer:  %s\n' "$(viewer_link)"
     printf '  transport=%s cameras=%s  (Ctrl-C stops everything)\n' "$TRANSPORT" "$CAMERAS"
+    if [ -z "${AUTH_SECRET:-}" ]; then
+        printf '  AUTH IS OFF: AUTH_SECRET is not set; anyone who can reach these ports can watch.\n'
+        printf '  (fine on 127.0.0.1; set AUTH_SECRET to require tokens)\n'
+    else
+        printf '  auth is on: the link above carries an 8-hour read token for every camera\n'
+    fi
     printf '==============================================================\n\n'
 }
 banner
@@ -158,6 +198,8 @@ if [ -f .env ]; then
     while IFS= read -r line || [ -n "$line" ]; do
         key="${line%%=*}"
         key="${key#export }"
+        # Compose's secrets (FRAMEBUS_AUTH_SECRET, REDIS_*_PASSWORD) are no business of these processes.
+        case "$key" in FRAMEBUS_AUTH_SECRET | REDIS_*_PASSWORD) continue ;; esac
         if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ "$key" != "$line" ] && [ -z "${!key+x}" ]; then
             printf '%s\n' "$line" >>"$ENV_FILE"
         fi

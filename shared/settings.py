@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import AfterValidator, AliasChoices, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +32,10 @@ def validate_camera_id(value: str) -> str:
         raise ValueError(CAMERA_ID_RULE)
     return value
 
+
+# HS256 with a short secret can be brute-forced offline from any token; 32 characters of
+# token_urlsafe are ~190 bits.
+MIN_AUTH_SECRET_CHARS = 32
 
 CameraId = Annotated[str, AfterValidator(validate_camera_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -67,6 +71,30 @@ class CommonSettings(BaseSettings):
     frame_stale_seconds: float = Field(default=5.0, gt=0, le=3600)
     # A camera with no frame for this long is forgotten: registry, gateway slots, viewer tiles.
     camera_idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0, le=7 * 24 * 3600)
+    # Access control (shared/auth.py): the HS256 signing secret of every token; unset = auth off.
+    auth_secret: SecretStr | None = None
+    # The health endpoints stay open for probes and scrapers unless one of these closes it
+    # (then it needs a token with the "monitor" scope).
+    auth_open_livez: bool = True
+    auth_open_readyz: bool = True
+    auth_open_metrics: bool = True
+
+    @field_validator("auth_secret", mode="before")
+    @classmethod
+    def _secret_long_enough(cls, value: object) -> object:
+        if value == "" or value is None:
+            return None
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and len(raw) < MIN_AUTH_SECRET_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_AUTH_SECRET_CHARS} characters (got {len(raw)}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @property
+    def auth_secret_value(self) -> str | None:
+        return self.auth_secret.get_secret_value() if self.auth_secret is not None else None
 
 
 def env_names(settings_cls: type[BaseSettings]) -> set[str]:
@@ -95,7 +123,7 @@ def describe_settings_error(exc: ValidationError, settings_cls: type[BaseSetting
         names = "/".join(_names_of(field, info)) if info else field.upper()
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
-        if "TOKEN" in names or "PASSWORD" in names:
+        if "TOKEN" in names or "PASSWORD" in names or "SECRET" in names:
             shown = ""  # a secret is never echoed, not even a malformed one
         parts.append(f"{names}: {error['msg']}{shown}")
     # A bad URL may still carry a password (http://:pw@host): hide it like the logs do.

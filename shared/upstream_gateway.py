@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from shared.settings import is_camera_id
@@ -9,6 +11,7 @@ from shared.transport import describe_error
 from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
 from shared.wire import PULL_REQUEST, WS_HEARTBEAT_SECONDS, WireError, from_ws_message
 
+AuthHeaders = Callable[[], dict[str, str]]
 CONNECT_TIMEOUT_SECONDS = 2.0
 DISCOVERY_TIMEOUT_SECONDS = 2.0
 MAX_WS_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -23,9 +26,13 @@ CLOSED = (
 class GatewayUpstream(Upstream):
     transport = "http"
 
-    def __init__(self, url: str, on_malformed: MalformedHandler) -> None:
+    def __init__(
+        self, url: str, on_malformed: MalformedHandler, auth_headers: AuthHeaders = lambda: {}
+    ) -> None:
         super().__init__(on_malformed)
         self.url = url.rstrip("/")
+        # Called per request: a minted token renews itself (and stays out of URLs and logs).
+        self.auth_headers = auth_headers
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -39,7 +46,9 @@ class GatewayUpstream(Upstream):
     async def discover(self) -> dict[str, float | None]:
         try:
             timeout = aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT_SECONDS)
-            async with self.session.get(f"{self.url}/cameras", timeout=timeout) as response:
+            async with self.session.get(
+                f"{self.url}/cameras", timeout=timeout, headers=self.auth_headers()
+            ) as response:
                 response.raise_for_status()
                 body = await response.json()
             listed = body["cameras"]
@@ -99,8 +108,13 @@ class GatewayCameraReader(CameraReader):
                 return Delivery(meta, jpeg)
 
     async def _connect(self) -> aiohttp.ClientWebSocketResponse:
-        self._ws = await self._upstream.session.ws_connect(
-            self._url, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_WS_MESSAGE_BYTES, compress=0
+        upstream = self._upstream
+        self._ws = await upstream.session.ws_connect(
+            self._url,
+            heartbeat=WS_HEARTBEAT_SECONDS,
+            max_msg_size=MAX_WS_MESSAGE_BYTES,
+            compress=0,
+            headers=upstream.auth_headers(),
         )
         self.connected = True
         return self._ws

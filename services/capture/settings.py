@@ -27,7 +27,10 @@ class CaptureSettings(CommonSettings):
         default="redis", validation_alias=env_alias("CAPTURE_TRANSPORT", "TRANSPORT")
     )
     jpeg_quality: int = Field(default=80, ge=1, le=100)
-    redis_url: RedisUrl = "redis://localhost:6379/0"
+    # CAPTURE_REDIS_URL lets one environment give capture its own Redis ACL user (deploy/redis/).
+    redis_url: RedisUrl = Field(
+        default="redis://localhost:6379/0", validation_alias=env_alias("CAPTURE_REDIS_URL", "REDIS_URL")
+    )
     redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)
     gateway_url: HttpUrl = "http://localhost:8080"
     gateway_token: str | None = None

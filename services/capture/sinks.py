@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from services.capture import metrics
 from services.capture.settings import CaptureSettings
+from shared.auth import PUBLISH, bearer_headers
 from shared.backoff import Backoff
 from shared.logs import RateLimitedLog
 from shared.newest import NewestSlot
@@ -120,7 +121,14 @@ class HttpSink(FrameSink):
     def __init__(self, settings: CaptureSettings) -> None:
         super().__init__(settings.camera_id)
         self._url = f"{settings.gateway_url}/cameras/{settings.camera_id}/frames"
-        self._auth = {"Authorization": f"Bearer {settings.gateway_token}"} if settings.gateway_token else {}
+        # With AUTH_SECRET capture mints its own short-lived publish token for its camera;
+        # the deprecated static GATEWAY_TOKEN is sent only when there is no secret.
+        self._auth_headers = bearer_headers(
+            settings.auth_secret_value,
+            settings.gateway_token,
+            [f"{PUBLISH}:{settings.camera_id}"],
+            subject=f"capture-{settings.camera_id}",
+        )
         self._timeout = aiohttp.ClientTimeout(total=settings.publish_timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
 
@@ -128,7 +136,7 @@ class HttpSink(FrameSink):
         if self._session is None:
             # One session for the life of the sink: keep-alive, no reconnect per frame.
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"Content-Type": "image/jpeg", **to_headers(frame.meta), **self._auth}
+        headers = {"Content-Type": "image/jpeg", **to_headers(frame.meta), **self._auth_headers()}
         async with self._session.post(self._url, data=frame.jpeg, headers=headers) as response:
             if response.status >= 500:
                 raise aiohttp.ClientResponseError(

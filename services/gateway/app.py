@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
+from services.gateway.access import install_access_control
 from services.gateway.backplane import RedisBackplane
 from services.gateway.bus import GatewayFrames, LocalFrames
 from services.gateway.hub import CameraHub
@@ -44,10 +45,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/cameras/{camera}/ws", subscribe)
     app.router.add_get("/cameras", list_cameras)
     add_results_routes(app)
+    install_access_control(app, settings)  # tokens and scopes; says at start whether auth is off
 
     async def run_frames(app: web.Application) -> AsyncIterator[None]:
-        if settings.gateway_token is None:
-            log.warning("GATEWAY_TOKEN is not set: anyone who can reach this port can post frames")
         frames = app[FRAMES] = make_frames(settings)
         # Ready once it accepts frames; waiting for a camera here would deadlock a deployment
         # whose capture waits for the gateway to be ready.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.viewer.access import install_access_control
 from services.viewer.results import add_results_routes
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
@@ -37,6 +38,7 @@ def create_app(settings: ViewerSettings) -> web.Application:
     app.router.add_get("/api/cameras", cameras)
     app.router.add_static("/static/", str(STATIC), append_version=True)
     add_results_routes(app)
+    install_access_control(app, settings)  # tokens, the page's cookie; says at start whether auth is off
 
     async def run_service(app: web.Application) -> AsyncIterator[None]:
         service = app[SERVICE] = ViewerService(settings)

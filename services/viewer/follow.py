@@ -13,6 +13,7 @@ from services.viewer import metrics
 from services.viewer.cameras import CameraPipelines
 from services.viewer.pipeline import CameraPipeline
 from services.viewer.settings import ViewerSettings
+from shared.auth import bearer_headers
 from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
@@ -32,7 +33,9 @@ def make_upstream(settings: ViewerSettings) -> Upstream:
 
     if settings.transport == "redis":
         return RedisUpstream(settings.redis_url, malformed, settings.camera_idle_seconds)
-    return GatewayUpstream(settings.gateway_url, malformed)
+    # With AUTH_SECRET the viewer mints its own short-lived read token for the gateway.
+    auth = bearer_headers(settings.auth_secret_value, None, ["read:*"], subject="viewer")
+    return GatewayUpstream(settings.gateway_url, malformed, auth)
 
 
 class Follower:

@@ -16,7 +16,10 @@ class ViewerSettings(CommonSettings):
     transport: Literal["redis", "http"] = Field(
         default="redis", validation_alias=env_alias("VIEWER_TRANSPORT", "TRANSPORT")
     )
-    redis_url: RedisUrl = "redis://localhost:6379/0"
+    # VIEWER_REDIS_URL lets one environment give the viewer its own Redis ACL user (deploy/redis/).
+    redis_url: RedisUrl = Field(
+        default="redis://localhost:6379/0", validation_alias=env_alias("VIEWER_REDIS_URL", "REDIS_URL")
+    )
     gateway_url: HttpUrl = "http://localhost:8080"
     viewer_width: int = Field(default=600, ge=16, le=4096)
     viewer_height: int = Field(default=600, ge=16, le=4096)
@@ -35,6 +38,9 @@ class ViewerSettings(CommonSettings):
     viewer_discovery_seconds: float = Field(default=2.0, gt=0, le=300)
     # Benchmark aid: append one CSV line per rendered frame to this file (empty = off).
     viewer_latency_log: str = ""
+    # Mark the page's token cookie Secure (sent over HTTPS only). Set it behind a TLS proxy;
+    # a request that reaches the viewer over HTTPS gets a Secure cookie anyway.
+    auth_cookie_secure: bool = False
 
     @field_validator("viewer_cameras")
     @classmethod

@@ -14,6 +14,7 @@ from services.viewer.fanout import StreamClient
 from services.viewer.pipeline import CameraPipeline
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
+from shared.auth import grant_of
 from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
@@ -114,11 +115,13 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def cameras(request: web.Request) -> web.Response:
+    grant = grant_of(request)  # the access middleware checked the token; list only what it may read
+    summaries = [s for s in request.app[SERVICE].cameras.summaries() if grant.may_read(s.camera)]
     # fps and age let the grid page caption every tile from this one request.
     listing = [
-        {"camera": s.camera, "live": s.live, "fps": s.fps, "age_seconds": s.age_seconds}
-        for s in request.app[SERVICE].cameras.summaries()
+        {"camera": s.camera, "live": s.live, "fps": s.fps, "age_seconds": s.age_seconds} for s in summaries
     ]
-    return web.json_response(
-        {"default": request.app[SETTINGS].camera_id, "cameras": listing}, headers=NO_CACHE
-    )
+    default: str | None = request.app[SETTINGS].camera_id
+    if default is not None and not grant.may_read(default):
+        default = summaries[0].camera if summaries else None  # the page opens a camera it may show
+    return web.json_response({"default": default, "cameras": listing}, headers=NO_CACHE)

@@ -11,6 +11,10 @@ const MAX_STREAMED_TILES = 4;
 const SNAPSHOT_INTERVAL_MS = 250;
 let camera = params.get("camera");
 let viewerLost = false;
+const timers = [];
+
+// 401/403 from the viewer: the token (cookie) is missing, expired or does not cover the camera.
+class NotAuthorised extends Error {}
 
 const fmt = (value, unit, digits = 1) =>
   value === null || value === undefined ? "–" : `${Number(value).toFixed(digits)} ${unit}`;
@@ -25,8 +29,22 @@ function setPill(state, text) {
 
 async function getJson(url) {
   const response = await fetch(url, { cache: "no-store" });
+  if (response.status === 401) throw new NotAuthorised("Your access token is missing or has expired.");
+  if (response.status === 403) throw new NotAuthorised("Your access token does not allow this camera.");
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
+}
+
+// A clear "not authorised" notice instead of a broken picture; polling stops.
+function showNotAuthorised(reason) {
+  for (const timer of timers) clearInterval(timer);
+  for (const img of document.querySelectorAll("main img")) img.removeAttribute("src");
+  $("single").hidden = true;
+  $("grid").hidden = true;
+  $("denied").hidden = false;
+  $("denied-reason").textContent = reason;
+  setPill("offline", "not authorised");
+  document.title = "Not authorised · framebus viewer";
 }
 
 // --- camera list and picker ---------------------------------------------------------------
@@ -34,6 +52,7 @@ async function getJson(url) {
 async function loadCameras() {
   const body = await getJson("/api/cameras");
   if (!camera) camera = body.default;
+  if (!camera) throw new NotAuthorised("Your access token does not allow any camera of this viewer.");
   const select = $("camera");
   const known = new Set([...select.options].map((o) => o.value));
   for (const entry of body.cameras) {
@@ -100,6 +119,7 @@ async function refreshSingle() {
     showFigures(s);
     showSignal(s);
   } catch (err) {
+    if (err instanceof NotAuthorised) return showNotAuthorised(err.message);
     viewerLost = true;
     setPill("offline", "viewer unreachable");
     $("signal").textContent = `Viewer unreachable (${err.message}); retrying`;
@@ -112,8 +132,8 @@ function startSingle() {
   });
   showStream();
   refreshSingle();
-  setInterval(refreshSingle, 1000);
-  setInterval(() => loadCameras().catch(() => {}), 5000);
+  timers.push(setInterval(refreshSingle, 1000));
+  timers.push(setInterval(() => loadCameras().catch(() => {}), 5000));
 }
 
 // --- grid of all cameras ------------------------------------------------------------------
@@ -159,6 +179,7 @@ async function refreshGrid() {
     const live = cameras.filter((c) => c.live).length;
     setPill(live ? "live" : "offline", `${live} of ${cameras.length} cameras live`);
   } catch (err) {
+    if (err instanceof NotAuthorised) return showNotAuthorised(err.message);
     viewerLost = true;
     setPill("offline", "viewer unreachable");
   }
@@ -175,12 +196,23 @@ function startGrid() {
   $("grid").hidden = false;
   document.title = "All cameras · framebus viewer";
   refreshGrid();
-  setInterval(refreshGrid, 2000);
+  timers.push(setInterval(refreshGrid, 2000));
 }
 
 loadCameras()
-  .catch(() => setPill("offline", "viewer unreachable"))
-  .finally(() => {
+  .then(
+    () => true,
+    (err) => {
+      if (err instanceof NotAuthorised) {
+        showNotAuthorised(err.message);
+        return false;
+      }
+      setPill("offline", "viewer unreachable");
+      return true;
+    },
+  )
+  .then((start) => {
+    if (!start) return;
     if (!camera) camera = "cam0";
     setupControls();
     gridView ? startGrid() : startSingle();
