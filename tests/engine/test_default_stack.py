@@ -110,28 +110,44 @@ def test_docker_kill_is_an_operators_stop_and_start_resumes(stack: Stack) -> Non
     stack.assert_video_moves("cam0")
 
 
+def _all_running_and_healthy(stack: Stack) -> None:
+    """Start over from a whole, healthy stack, whatever an earlier test left stopped."""
+    if not all(stack.inspect(service)["State"]["Running"] for service in SERVICES):
+        stack.compose("start")
+    stack.wait_healthy(timeout=60)
+
+
+def _stop_and_time(stack: Stack, *services: str) -> tuple[float, dict[str, int]]:
+    """`compose stop [services]`: seconds taken, and the exit code of each container it stopped."""
+    stopped = services or tuple(SERVICES)
+    before = {service: stack.inspect(service)["State"]["StartedAt"] for service in stopped}
+    started = time.monotonic()
+    stack.compose("stop", *services)
+    elapsed = time.monotonic() - started
+    exits = {}
+    for service in stopped:
+        state = stack.inspect(service)["State"]
+        assert not state["Running"] and state["StartedAt"] == before[service], f"{service}: {state}"
+        exits[service] = int(state["ExitCode"])
+    return elapsed, exits
+
+
 @pytest.mark.parametrize("cycle", range(4))
 def test_capture_stops_on_sigterm_within_its_grace_period(stack: Stack, cycle: int) -> None:
     """Repeated, because a SIGTERM once went unheeded about one stop in six."""
-    started = time.monotonic()
-    stack.compose("stop", "capture")
-    elapsed = time.monotonic() - started
-    state = stack.inspect("capture")["State"]
-    assert state["ExitCode"] != SIGKILLED, (
+    _all_running_and_healthy(stack)
+    elapsed, exits = _stop_and_time(stack, "capture")
+    assert exits["capture"] != SIGKILLED, (
         f"capture ignored SIGTERM and was killed after {elapsed:.1f} s; its last lines:\n"
         + stack.logs("capture", tail=15)
     )
     assert elapsed < GRACE_SECONDS, f"stopping capture took {elapsed:.1f} s"
-    stack.compose("start", "capture")
-    stack.wait_healthy(timeout=60)
 
 
 def test_compose_stop_finishes_within_the_grace_period(stack: Stack) -> None:
     """The whole stack: two rounds of stops at most (capture and viewer, then redis and gateway)."""
-    started = time.monotonic()
-    stack.compose("stop")
-    elapsed = time.monotonic() - started
-    exits = {service: stack.inspect(service)["State"]["ExitCode"] for service in SERVICES}
+    _all_running_and_healthy(stack)
+    elapsed, exits = _stop_and_time(stack)
     killed = sorted(service for service, code in exits.items() if code == SIGKILLED)
     assert not killed, f"SIGKILLed after the grace period: {killed} (exit codes {exits})\n" + stack.logs(
         *killed, tail=15
