@@ -14,7 +14,8 @@
 # update-ca-certificates adds) are copied into the stand-in debian base so that apt and pip
 # inside builds reach their servers through an intercepting egress proxy. That is why these
 # images are stand-ins only: the project's own Dockerfile never copies certificates.
-# An existing tag is reused as it is (a pulled official image or a stand-in from a past run).
+# An existing tag is reused as it is (a pulled official image or a stand-in from a past run);
+# a missing one is pulled when a registry answers (FRAMEBUS_NO_PULL=1 skips that), else built.
 # Needs root (debootstrap, chroot), a running Docker engine and Debian's docker CLI.
 set -euo pipefail
 
@@ -27,9 +28,19 @@ LABEL="org.framebus.stand-in=true"
 log() { printf 'build-bases: %s\n' "$*" >&2; }
 have() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
+# The real image when a registry answers (no registry here fails within a second).
+reuse_or_pull() {
+    if have "$1"; then log "$1: reusing the cached image"; return 0; fi
+    if [ "${FRAMEBUS_NO_PULL:-0}" != 1 ] && timeout 300 "$DOCKER" pull --quiet "$1" >/dev/null 2>&1; then
+        log "$1: pulled the official image"
+        return 0
+    fi
+    return 1
+}
+
 build_debian() {
     local tag="debian:bookworm-slim" root
-    if have "$tag"; then log "$tag: reusing the cached image"; return; fi
+    reuse_or_pull "$tag" && return
     log "$tag: debootstrap --variant=minbase bookworm from $MIRROR (1-2 min)"
     root="$(mktemp -d /tmp/framebus-standin.XXXXXX)"
     # shellcheck disable=SC2064  # expand $root now: the trap runs after this function returned
@@ -41,7 +52,7 @@ build_debian() {
     }
     if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
         cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
-        chroot "$root" update-ca-certificates >/dev/null
+        chroot "$root" update-ca-certificates >/dev/null 2>&1
     fi
     # What the official slim images do: no caches, no docs, no recommends.
     printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$root/etc/apt/apt.conf.d/90framebus-slim"
@@ -57,7 +68,7 @@ build_debian() {
 
 build_from() {
     local tag="$1" dockerfile="$2"
-    if have "$tag"; then log "$tag: reusing the cached image"; return; fi
+    reuse_or_pull "$tag" && return
     log "$tag: building from $dockerfile"
     "$DOCKER" build --quiet --label "$LABEL" -t "$tag" -f "$HERE/$dockerfile" "$HERE" >/dev/null
     log "$tag: built"
