@@ -1,8 +1,11 @@
-# syntax=docker/dockerfile:1
 # One image for every framebus service; the command picks the service:
 #   docker run framebus:dev                                  # viewer (default)
 #   docker run framebus:dev python -m services.gateway       # or services.capture
 # docker-compose.yml sets `command` per service.
+#
+# No `# syntax=` line on purpose: it makes BuildKit fetch a frontend image, which fails offline;
+# the built-in frontend already supports `RUN --mount=type=cache`. Build with BuildKit
+# (DOCKER_BUILDKIT=1, the default of Docker 23+).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -30,6 +33,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 COPY README.md ./
 COPY services ./services
 COPY shared ./shared
+COPY framebus ./framebus
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps .
 
@@ -53,7 +57,7 @@ COPY --from=builder /opt/venv /opt/venv
 
 # Fail the build, not the first container start, if a shared library is missing.
 RUN python -c "import cv2, numpy; ok, _ = cv2.imencode('.jpg', numpy.zeros((16, 16, 3), numpy.uint8)); assert ok" \
-    && python -c "import services.capture.settings, services.gateway.settings, services.viewer.settings"
+    && python -c "import framebus, services.capture.settings, services.gateway.settings, services.viewer.settings"
 
 WORKDIR /app
 USER 10001:10001

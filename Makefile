@@ -7,7 +7,7 @@ PY         := $(VENV)/bin/python
 PYTEST_ARGS ?=
 CAMERAS    ?= 1
 
-.PHONY: help setup setup-run test run lint fmt clean bench soak
+.PHONY: help setup setup-run test compose-test run lint fmt clean bench soak
 
 help: ## list the targets
 	@echo "framebus make targets:"
@@ -23,10 +23,13 @@ setup-run: ## minimal set-up for `make run` (redis-server + venv)
 test: setup ## run the test suite (PYTEST_ARGS='-k foo' to select)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+compose-test: setup ## `docker compose up` for real: builds, starts the stacks, checks them (root or a Docker engine)
+	scripts/compose_test.sh
+
 run: setup-run ## run redis (if needed) + gateway + capture + viewer locally (CAMERAS=2, TRANSPORT=http)
 	CAMERAS=$(CAMERAS) scripts/run_local.sh
 
-lint: ## ruff check, ruff format --check, mypy
+lint: setup ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services framebus tests bench

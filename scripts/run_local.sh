@@ -69,6 +69,88 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# --- Procfile: base processes + CAMERAS-1 extra captures ---------------------------------------
+PROCFILE="$RUN_DIR/Procfile"
+cp Procfile "$PROCFILE"
+if [ "$CAMERAS" -gt 1 ]; then
+    grep -E '^[A-Za-z0-9_-]+:' Procfile.cameras | head -n "$((CAMERAS - 1))" >>"$PROCFILE"
+fi
+
+# honcho lets .env override the shell; keep only .env lines whose variable the shell does not set,
+# so `TRANSPORT=http make run` always wins over a value pinned in .env.
+ENV_FILE="$RUN_DIR/env"
+: >"$ENV_FILE"
+if [ -f .env ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+        key="${line%%=*}"
+        key="${key#export }"
+        # Compose's secrets (FRAMEBUS_AUTH_SECRET, REDIS_*_PASSWORD) are no business of these processes.
+        case "$key" in FRAMEBUS_AUTH_SECRET | REDIS_*_PASSWORD) continue ;; esac
+        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ "$key" != "$line" ] && [ -z "${!key+x}" ]; then
+            printf '%s\n' "$line" >>"$ENV_FILE"
+        fi
+    done <.env
+fi
+
+# --- settings: checked before anything starts, so that an error comes before the banner ------
+# Each Procfile process with the environment honcho will give it (the shell, the .env lines the
+# shell does not override, the line's own VAR=value words). On success prints the gateway's
+# token: the one capture sends and the gateway requires, shown in the banner.
+GATEWAY_TOKEN_SHOWN="$(python - "$PROCFILE" "$ENV_FILE" <<'PYEOF'
+import os
+import shlex
+import sys
+from importlib import import_module
+
+from pydantic import ValidationError
+
+from shared.settings import describe_settings_error
+
+SETTINGS = {
+    "services.capture": "CaptureSettings",
+    "services.gateway": "GatewaySettings",
+    "services.viewer": "ViewerSettings",
+}
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    values = {}
+    for line in open(path):
+        key, sep, value = line.rstrip("\n").removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if sep:
+            values[key.strip()] = value
+    return values
+
+
+procfile, env_file = sys.argv[1:3]
+shell, dotenv, token = dict(os.environ), read_env_file(env_file), ""
+for raw in open(procfile):
+    line = raw.strip()
+    if not line or line.startswith("#"):
+        continue
+    name, _, command = line.partition(":")
+    words = shlex.split(command)
+    own = dict(word.split("=", 1) for word in words[: words.index("python")] if "=" in word)
+    module = words[words.index("-m") + 1]
+    cls = getattr(import_module(f"{module}.settings"), SETTINGS[module])
+    os.environ.clear()
+    os.environ.update({**shell, **dotenv, **own})
+    try:
+        settings = cls()
+    except ValidationError as exc:
+        print(f"run_local: {name}: {describe_settings_error(exc, cls)}", file=sys.stderr)
+        sys.exit(2)
+    if module == "services.gateway":
+        token = settings.gateway_token or ""
+print(token)
+PYEOF
+)" || exit 2
+TOKEN_ORIGIN="the shell"
+[ -n "${GATEWAY_TOKEN+x}" ] || TOKEN_ORIGIN=".env"
+
 # --- Redis, only when a service actually uses it ---------------------------------------------
 needs_redis=0
 for t in "${CAPTURE_TRANSPORT:-$TRANSPORT}" "${VIEWER_TRANSPORT:-$TRANSPORT}"; do
@@ -145,13 +227,6 @@ else
     log "TRANSPORT=$TRANSPORT: no Redis needed"
 fi
 
-# --- Procfile: base processes + CAMERAS-1 extra captures ---------------------------------------
-PROCFILE="$RUN_DIR/Procfile"
-cp Procfile "$PROCFILE"
-if [ "$CAMERAS" -gt 1 ]; then
-    grep -E '^[A-Za-z0-9_-]+:' Procfile.cameras | head -n "$((CAMERAS - 1))" >>"$PROCFILE"
-fi
-
 # With AUTH_SECRET the viewer wants a token: mint a link now (here, on your terminal, not in a
 # service's log, which may be shipped and kept; the token is a credential for 8 hours).
 viewer_link() {
@@ -167,6 +242,11 @@ banner() {
     printf '\n==============================================================\n'
     printf '  framebus viewer:  %s\n' "$(viewer_link)"
     printf '  transport=%s cameras=%s  (Ctrl-C stops everything)\n' "$TRANSPORT" "$CAMERAS"
+    if [ -n "$GATEWAY_TOKEN_SHOWN" ]; then
+        printf '  gateway token:    %s  (GATEWAY_TOKEN from %s)\n' "$GATEWAY_TOKEN_SHOWN" "$TOKEN_ORIGIN"
+    else
+        printf '  gateway token:    none (GATEWAY_TOKEN unset: ingest is open)\n'
+    fi
     if [ -z "${AUTH_SECRET:-}" ]; then
         printf '  AUTH IS OFF: AUTH_SECRET is not set; anyone who can reach these ports can watch.\n'
         printf '  (fine on 127.0.0.1; set AUTH_SECRET to require tokens)\n'
@@ -189,22 +269,6 @@ banner
     done
 ) &
 BANNER_PID=$!
-
-# honcho lets .env override the shell; keep only .env lines whose variable the shell does not set,
-# so `TRANSPORT=http make run` always wins over a value pinned in .env.
-ENV_FILE="$RUN_DIR/env"
-: >"$ENV_FILE"
-if [ -f .env ]; then
-    while IFS= read -r line || [ -n "$line" ]; do
-        key="${line%%=*}"
-        key="${key#export }"
-        # Compose's secrets (FRAMEBUS_AUTH_SECRET, REDIS_*_PASSWORD) are no business of these processes.
-        case "$key" in FRAMEBUS_AUTH_SECRET | REDIS_*_PASSWORD) continue ;; esac
-        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ "$key" != "$line" ] && [ -z "${!key+x}" ]; then
-            printf '%s\n' "$line" >>"$ENV_FILE"
-        fi
-    done <.env
-fi
 
 honcho start -f "$PROCFILE" -d "$ROOT" -e "$ENV_FILE" </dev/null &
 HONCHO_PID=$!

@@ -1,0 +1,27 @@
+"""`TRANSPORT=http docker compose up`: the same stack, frames through the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.engine.stack import Stack, http_get
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack("http", env={"TRANSPORT": "http"})
+
+
+def test_every_service_turns_healthy_over_http(stack: Stack) -> None:
+    assert stack.health() == dict.fromkeys(("redis", "gateway", "capture", "viewer"), "healthy")
+    for port in ("GATEWAY_PORT", "CAPTURE_PORT", "VIEWER_PORT"):
+        assert http_get(stack.url(port, "/readyz")).status == 200, port
+
+
+def test_video_moves_over_http(stack: Stack) -> None:
+    stack.assert_video_moves("cam0")
+    assert stack.stats("cam0")["transport"] == "http"
+    cameras = http_get(stack.url("GATEWAY_PORT", "/cameras")).json()
+    assert "cam0" in str(cameras), f"the gateway does not list cam0: {cameras}"
