@@ -10,11 +10,13 @@ Each fixture stops and removes everything it started, also when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.fixtures.cluster import RedisClusterProcesses
+from tests.fixtures.haproxy import HaproxyProcess
 
 
 @pytest.fixture
@@ -25,3 +27,21 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         yield cluster.start()
     finally:
         cluster.kill()
+
+
+@pytest.fixture
+def start_haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., HaproxyProcess]]:
+    """Factory: ``start_haproxy([(host, port), …], balance="roundrobin")`` starts HAProxy in front
+    of those gateways on a free port (health checks on /readyz); all are stopped at the end."""
+    started: list[HaproxyProcess] = []
+
+    def start(backends: list[tuple[str, int]], balance: str = "roundrobin", **options: Any) -> HaproxyProcess:
+        proxy = HaproxyProcess(tmp_path_factory.mktemp("haproxy"), backends, balance, **options)
+        started.append(proxy)
+        return proxy.start()
+
+    try:
+        yield start
+    finally:
+        for proxy in started:
+            proxy.stop()
