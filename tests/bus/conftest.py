@@ -5,18 +5,20 @@ Each fixture stops and removes everything it started, also when the test fails.
 * ``redis_cluster`` -> :class:`RedisClusterProcesses` (3 masters + 3 replicas, ``.url`` is a
   ``redis+cluster://`` URL).
 * ``start_haproxy(backends, balance="roundrobin")`` -> :class:`HaproxyProcess`.
-* ``netns_hosts`` -> :class:`Hosts` (root only; skips otherwise).
+* ``netns_hosts(roles)`` -> :class:`Hosts` (root only; skips otherwise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.cluster import RedisClusterProcesses
 from tests.fixtures.haproxy import HaproxyProcess
+from tests.fixtures.netns import Hosts, netns_unavailable_reason
 
 
 @pytest.fixture
@@ -45,3 +47,26 @@ def start_haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     finally:
         for proxy in started:
             proxy.stop()
+
+
+@pytest.fixture
+def netns_hosts(tmp_path: Path) -> Iterator[Callable[[list[str]], Hosts]]:
+    """Factory: ``netns_hosts(["capture", "redis", "viewer"])`` builds those hosts (network
+    namespaces on one bridge). Skips unless root. Everything is removed at the end, also on failure."""
+    if (reason := netns_unavailable_reason()) is not None:
+        pytest.skip(reason)
+    built: list[Hosts] = []
+
+    def build(roles: list[str]) -> Hosts:
+        hosts = Hosts(tmp_path / f"hosts{len(built)}", roles)
+        hosts.workdir.mkdir(parents=True)
+        built.append(hosts)
+        return hosts.build()
+
+    try:
+        yield build
+    finally:
+        for hosts in built:
+            hosts.destroy()
+    leftovers = [name for hosts in built for name in hosts.leftovers()]
+    assert not leftovers, f"namespaces left behind: {leftovers}"
