@@ -6,6 +6,7 @@ loopback inside them; every namespace, veth and the bridge are removed at the en
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import sys
@@ -14,6 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+import pytest
+
+from services.gateway.settings import GatewaySettings
+from shared.wire import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess
 from tests.fixtures.netns import Hosts, NetnsService, call_in_netns
@@ -59,22 +65,49 @@ def dropped(service: NetnsService, stage: str, reasons: tuple[str, ...], camera:
     )
 
 
-def test_frames_cross_hosts_capture_redis_viewer_consumer_and_through_the_load_balancer(
-    netns_hosts: MakeHosts, tmp_path: Path
-) -> None:
-    hosts = netns_hosts(["capture", "redis", "gateway1", "gateway2", "lb", "viewer", "consumer"])
-    redis_url = hosts.start_redis("redis")
-    gateways = [hosts.start_service(role, "gateway", {}, port=8080) for role in ("gateway1", "gateway2")]
+ALL_HOSTS = ["capture", "redis", "gateway1", "gateway2", "lb", "viewer", "consumer"]
+
+
+def start_balanced_gateways(
+    hosts: Hosts, workdir: Path, env: dict[str, str]
+) -> tuple[list[NetnsService], str]:
+    """A gateway on each gateway host and HAProxy on the lb host; returns them and the LB's URL."""
+    gateways = [hosts.start_service(role, "gateway", env, port=8080) for role in ("gateway1", "gateway2")]
     proxy = HaproxyProcess(
-        tmp_path / "haproxy",
+        workdir / "haproxy",
         [(hosts[role].ip, 8080) for role in ("gateway1", "gateway2")],
         bind_host=hosts["lb"].ip,
         port=8080,
         argv_prefix=("ip", "netns", "exec", hosts["lb"].namespace),
     )
-    hosts.processes.append(proxy.start().proc)  # type: ignore[arg-type]
+    proxy.start()
+    assert proxy.proc is not None
+    hosts.processes.append(proxy.proc)
     proxy.wait_states({"gw1": "UP", "gw2": "UP"})
-    lb_url = f"http://{hosts['lb'].ip}:8080"
+    return gateways, f"http://{hosts['lb'].ip}:8080"
+
+
+def consume_on_host(hosts: Hosts, redis_url: str, camera: str, frames: int = 10) -> list[int]:
+    """Runs examples/motion_score.py (plain redis-py, no framebus code) on the consumer host;
+    returns the seqs it scored."""
+    log_name = f"consumer-{camera}.log"
+    consumer = hosts.popen(
+        "consumer",
+        [sys.executable, str(REPO_ROOT / "examples" / "motion_score.py"), "--redis-url", redis_url,
+         "--camera", camera, "--frames", str(frames)],
+        log_name,
+    )  # fmt: skip
+    assert consumer.wait(timeout=30) == 0, hosts.log_tail(log_name)
+    scored = [line.split() for line in (hosts.workdir / log_name).read_text().splitlines()]
+    return [int(fields[0]) for fields in scored if len(fields) == 2 and fields[0].isdigit()]
+
+
+def test_frames_cross_hosts_capture_redis_viewer_consumer_and_through_the_load_balancer(
+    netns_hosts: MakeHosts, tmp_path: Path
+) -> None:
+    hosts = netns_hosts(ALL_HOSTS)
+    redis_url = hosts.start_redis("redis")
+    gateways, lb_url = start_balanced_gateways(hosts, tmp_path, {})
 
     hosts.start_service("capture", "capture", {"TRANSPORT": "redis", "REDIS_URL": redis_url, **LIGHT_CAMERA})
     http_camera = {"TRANSPORT": "http", "GATEWAY_URL": lb_url, "CAMERA_ID": "cam-http", **LIGHT_CAMERA}
@@ -84,16 +117,8 @@ def test_frames_cross_hosts_capture_redis_viewer_consumer_and_through_the_load_b
     # Redis path: capture host -> Redis host -> viewer host, and a plain Python consumer host.
     wait_frames_advance(viewer, 10, timeout=20)
     viewer.wait_ready()
-    consumer = hosts.popen(
-        "consumer",
-        [sys.executable, str(REPO_ROOT / "examples" / "motion_score.py"), "--redis-url", redis_url,
-         "--camera", "cam0", "--frames", "10"],
-        "consumer.log",
-    )  # fmt: skip
-    assert consumer.wait(timeout=20) == 0, hosts.log_tail("consumer.log")
-    scored = [line.split() for line in (hosts.workdir / "consumer.log").read_text().splitlines()]
-    seqs = [int(fields[0]) for fields in scored if len(fields) == 2 and fields[0].isdigit()]
-    assert len(seqs) == 10 and seqs == sorted(seqs), scored
+    seqs = consume_on_host(hosts, redis_url, "cam0")
+    assert len(seqs) == 10 and seqs == sorted(seqs), seqs
 
     # HTTP path: capture host -> load balancer host -> two gateway hosts; read back from the viewer host.
     def latest_through_lb() -> bool:
@@ -106,6 +131,47 @@ def test_frames_cross_hosts_capture_redis_viewer_consumer_and_through_the_load_b
     assert all(
         (g.metric("framebus_frames_received_total", {"camera": "cam-http"}) or 0) > 0 for g in gateways
     ), "the load balancer did not spread the producer's requests over both gateway hosts"
+
+
+@pytest.mark.skipif(
+    "gateway_backplane" not in GatewaySettings.model_fields,
+    reason="needs GATEWAY_BACKPLANE=redis (issue 10), not built yet",
+)
+def test_an_http_producer_reaches_redis_consumers_and_subscribers_on_other_hosts(
+    netns_hosts: MakeHosts, tmp_path: Path
+) -> None:
+    """HTTP producer -> LB -> either gateway -> Redis -> viewer, a Python consumer and a
+    WebSocket subscriber on the other gateway, all on different hosts."""
+    hosts = netns_hosts(ALL_HOSTS)
+    redis_url = hosts.start_redis("redis")
+    _, lb_url = start_balanced_gateways(
+        hosts, tmp_path, {"GATEWAY_BACKPLANE": "redis", "REDIS_URL": redis_url}
+    )
+    http_camera = {"TRANSPORT": "http", "GATEWAY_URL": lb_url, "CAMERA_ID": "cam-http", **LIGHT_CAMERA}
+    hosts.start_service("capture", "capture", http_camera)
+    viewer = hosts.start_service("viewer", "viewer", {"REDIS_URL": redis_url, "CAMERA_ID": "cam-http"})
+
+    wait_frames_advance(viewer, 10, timeout=20, camera="cam-http")
+    seqs = consume_on_host(hosts, redis_url, "cam-http")
+    assert len(seqs) == 10 and seqs == sorted(set(seqs)), seqs
+    for gateway_ip in (hosts["gateway1"].ip, hosts["gateway2"].ip):
+        pushed = subscribe_from(hosts, "viewer", f"ws://{gateway_ip}:8080/cameras/cam-http/ws", 10)
+        assert pushed == sorted(set(pushed)), f"out of order or repeated on {gateway_ip}: {pushed}"
+
+
+def subscribe_from(hosts: Hosts, role: str, url: str, count: int) -> list[int]:
+    """The seqs of ``count`` frames a WebSocket subscriber on ``role`` receives from ``url``."""
+    return call_in_netns(hosts[role].namespace, lambda: asyncio.run(websocket_seqs(url, count)))
+
+
+async def websocket_seqs(url: str, count: int) -> list[int]:
+    seqs: list[int] = []
+    async with asyncio.timeout(20), aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        while len(seqs) < count:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.BINARY:
+                seqs.append(from_ws_message(message.data)[0].seq)
+    return seqs
 
 
 @dataclass
