@@ -20,7 +20,7 @@ from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess, haproxy_binary
 from tests.fixtures.processes import ServiceProcess, http_get
 from tests.fixtures.servers import RedisServer
-from tests.test_pipeline import decode, live_snapshot
+from tests.test_pipeline import decode, live_snapshot, scrape
 
 Start = Callable[..., ServiceProcess]
 StartHaproxy = Callable[..., HaproxyProcess]
@@ -111,10 +111,18 @@ def test_load_balancer_spreads_frames_and_moves_traffic_off_a_killed_replica(
     assert subscribers(survivor) >= 1
     viewer.wait_ready(timeout=5)
     capture.wait_ready(timeout=5)
-    # A frame caught in flight by the kill is counted by the capture, never lost silently.
-    published = capture.metric("framebus_frames_published_total", {"camera": "cam0", "transport": "http"})
-    errors = capture.metric("framebus_frames_dropped_total", {"stage": "http", "reason": "transport_error"})
-    print(f"capture: {published:.0f} published, {errors or 0:.0f} dropped on transport errors")
+    # A frame caught in flight by the kill is counted by the capture, never lost silently:
+    # every frame read is published or dropped with a reason (a couple may still be in flight).
+    samples = scrape(capture)
+    captured = samples.get(("framebus_frames_captured_total", (("camera", "cam0"),)), 0.0)
+    published = samples.get(
+        ("framebus_frames_published_total", (("camera", "cam0"), ("transport", "http"))), 0.0
+    )
+    dropped = {
+        labels: value for (name, labels), value in samples.items() if name == "framebus_frames_dropped_total"
+    }
+    print(f"capture: {captured:.0f} read, {published:.0f} published, dropped {dropped}")
+    assert 0 <= captured - published - sum(dropped.values()) <= 3
 
 
 def test_a_stopped_replica_is_taken_out_by_the_readiness_check(
