@@ -85,6 +85,12 @@ def connect(url: str, *, socket_timeout: float, connect_timeout: float = 2.0, **
     other_seeds = [ClusterNode(host, port) for host, port in cluster_url.seeds[1:]]
     # The client follows MOVED replies itself; refreshing the whole map on every one of them
     # (not every 5th) makes a resharded or failed-over cluster settle at the first redirect.
+    # require_full_coverage=False: while one master's slots fail over, a refreshed map with a
+    # hole in it still serves the cameras on the other masters.
     return RedisCluster.from_url(
-        cluster_url.base_url, startup_nodes=other_seeds or None, reinitialize_steps=1, **common
+        cluster_url.base_url,
+        startup_nodes=other_seeds or None,
+        reinitialize_steps=1,
+        require_full_coverage=False,
+        **common,
     )
