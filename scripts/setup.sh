@@ -4,7 +4,8 @@
 #   scripts/setup.sh [run|test|bench|all]     (default: test)
 #
 #   run   : redis-server + the venv
-#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool, a JDK
+#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool, a JDK,
+#           haproxy (tests/bus), and as root iproute2 + iptables (the network-namespace tests)
 #   bench : same as test
 #
 # Installs missing Debian packages (only when root; otherwise prints the apt-get command and
@@ -16,7 +17,7 @@ PROFILE="${1:-test}"
 case "$PROFILE" in
     run | test | bench | all) ;;
     -h | --help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -82,6 +83,13 @@ if [ "$PROFILE" != run ]; then
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     # tests/test_java.py runs examples/java/*.java with `java X.java` (JDK 11+; Debian 12 has 17).
     command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+    # HAProxy is the load balancer in front of gateway replicas in tests/bus (sbin: not on every PATH).
+    command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+    # The many-hosts tests (network namespaces) run only as root; only root needs these.
+    if [ "$(id -u)" -eq 0 ]; then
+        command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+        command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+    fi
 fi
 
 # Only check python3-venv when the venv still has to be created.

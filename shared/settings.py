@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logs import redact
 from shared.registry import DEFAULT_IDLE_SECONDS
+from shared.redisconn import is_cluster_url, parse_cluster_url
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CAMERA_ID_RULE = "camera id must match [A-Za-z0-9_-]{1,64}"
@@ -42,8 +43,12 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 def validate_redis_url(value: str) -> str:
+    """One server (redis://, rediss://, unix://) or a Redis Cluster (redis+cluster://h:p[,h:p…])."""
+    if is_cluster_url(value):
+        parse_cluster_url(value)  # its ValueError names what is wrong
+        return value
     if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("must start with redis://, rediss:// or unix://")
+        raise ValueError("must start with redis://, rediss://, unix:// or (a cluster) redis+cluster://")
     return value
 
 

@@ -1,0 +1,122 @@
+"""framebus on a real Redis Cluster (3 masters + 3 replicas): capture -> cluster -> viewer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from redis.cluster import RedisCluster
+
+from shared.wire import CAMERAS_KEY, stream_key
+from tests.fixtures import wait_until
+from tests.fixtures.cluster import ClusterNodeProcess, RedisClusterProcesses, keys_on_distinct_masters
+from tests.fixtures.processes import ServiceProcess
+from tests.test_pipeline import decode, live_snapshot
+
+Start = Callable[..., ServiceProcess]
+
+# Small and slow enough that three cameras and a viewer share two cores comfortably.
+LIGHT_CAMERA = {"CAPTURE_WIDTH": "640", "CAPTURE_HEIGHT": "360", "CAPTURE_FPS": "10"}
+
+
+def start_cameras(
+    start_service: Start, cluster: RedisClusterProcesses, cameras: list[str]
+) -> list[ServiceProcess]:
+    common = {"TRANSPORT": "redis", "REDIS_URL": cluster.url, **LIGHT_CAMERA}
+    return [start_service("capture", {**common, "CAMERA_ID": camera}) for camera in cameras]
+
+
+def start_viewer(start_service: Start, cluster: RedisClusterProcesses, cameras: list[str]) -> ServiceProcess:
+    env = {"TRANSPORT": "redis", "REDIS_URL": cluster.url, "CAMERA_ID": cameras[0]}
+    return start_service("viewer", {**env, "VIEWER_CAMERAS": ",".join(cameras[1:])})
+
+
+def viewer_seq(viewer: ServiceProcess, camera: str) -> int:
+    return live_snapshot(viewer, camera)[0]
+
+
+def wait_frames_advance(viewer: ServiceProcess, camera: str, count: int, timeout: float = 10.0) -> None:
+    """Until the viewer has shown ``count`` more frames of ``camera`` than it has now."""
+    start = viewer_seq(viewer, camera)
+    wait_until(lambda: viewer_seq(viewer, camera) >= start + count, timeout=timeout, message=viewer.log_tail)
+
+
+def dropped(service: ServiceProcess, camera: str, reason: str) -> float:
+    return service.metric("framebus_frames_dropped_total", {"camera": camera, "reason": reason}) or 0.0
+
+
+def test_cameras_on_different_masters_reach_the_viewer(
+    redis_cluster: RedisClusterProcesses, start_service: Start
+) -> None:
+    cameras = keys_on_distinct_masters(redis_cluster, stream_key, 3)
+    captures = start_cameras(start_service, redis_cluster, cameras)
+    viewer = start_viewer(start_service, redis_cluster, cameras)
+
+    for camera in cameras:
+        _, first = live_snapshot(viewer, camera)
+        assert decode(first).shape == (600, 600, 3)
+        wait_frames_advance(viewer, camera, 10)
+        assert live_snapshot(viewer, camera)[1] != first, f"the picture of {camera} did not change"
+    for capture in captures:
+        capture.wait_ready()
+    viewer.wait_ready()
+
+    # Each stream really sits on its own master, and the registry set (one key) lists all.
+    masters = {redis_cluster.master_of(stream_key(camera)).name for camera in cameras}
+    assert len(masters) == 3
+    for camera in cameras:
+        with redis_cluster.master_of(stream_key(camera)).client() as node:
+            assert node.xlen(stream_key(camera)) >= 1
+    client = RedisCluster.from_url(f"redis://{redis_cluster.nodes[0].name}")
+    assert client.smembers(CAMERAS_KEY) == {camera.encode() for camera in cameras}
+    client.close()
+
+
+def test_frames_flow_again_after_a_master_is_killed_and_its_replica_promoted(
+    redis_cluster: RedisClusterProcesses, start_service: Start
+) -> None:
+    # The bystander shares its master with the camera registry, so the victim's master holds
+    # nothing but the victim's stream: the bystander's capture should not notice the failover.
+    cameras = keys_on_distinct_masters(redis_cluster, stream_key, 3)
+    registry_master = redis_cluster.master_of(CAMERAS_KEY)
+    bystander = next(c for c in cameras if redis_cluster.master_of(stream_key(c)) is registry_master)
+    victim = next(c for c in cameras if c != bystander)
+    captures = dict(
+        zip(
+            [victim, bystander], start_cameras(start_service, redis_cluster, [victim, bystander]), strict=True
+        )
+    )
+    viewer = start_viewer(start_service, redis_cluster, [victim, bystander])
+    for camera in (victim, bystander):
+        wait_frames_advance(viewer, camera, 5)
+
+    killed = redis_cluster.kill_master_of(stream_key(victim))
+    killed_at = time.monotonic()
+    seq_at_kill = viewer_seq(viewer, victim)
+
+    # The replica takes over the slots (node timeout 1 s + election) and frames flow again.
+    def replacement() -> ClusterNodeProcess | None:
+        node = redis_cluster.master_of(stream_key(victim))
+        return node if node is not killed else None
+
+    promoted = wait_until(replacement, timeout=10)
+    assert promoted is not None
+    wait_until(lambda: viewer_seq(viewer, victim) >= seq_at_kill + 10, timeout=15, message=viewer.log_tail)
+    recovered_after = time.monotonic() - killed_at
+    print(
+        f"{victim}: {killed.name} killed, {promoted.name} promoted, frames again after {recovered_after:.1f}s"
+    )
+    assert recovered_after < 10, "frames took longer than a few seconds to come back"
+
+    # The gap is counted on both sides: frames capture could not write, seqs the viewer never saw.
+    assert dropped(captures[victim], victim, "transport_error") > 0
+    assert dropped(viewer, victim, "upstream_gap") > 0
+    # Cameras on the healthy masters kept flowing, without a single failed publish.
+    wait_frames_advance(viewer, bystander, 5)
+    assert dropped(captures[bystander], bystander, "transport_error") == 0
+    captures[victim].wait_ready(timeout=10)
+    viewer.wait_ready(timeout=10)
+    with promoted.client() as node:
+        assert node.info("replication")["role"] == "master"
+        assert node.xlen(stream_key(victim)) >= 1
+    assert not killed.running
