@@ -156,6 +156,9 @@ needs_redis=0
 for t in "${CAPTURE_TRANSPORT:-$TRANSPORT}" "${VIEWER_TRANSPORT:-$TRANSPORT}"; do
     case "$t" in redis | both) needs_redis=1 ;; esac
 done
+# The gateway is the bus's HTTP edge (its Redis backplane) unless GATEWAY_BACKPLANE=none.
+export GATEWAY_BACKPLANE="${GATEWAY_BACKPLANE:-redis}"
+[ "$GATEWAY_BACKPLANE" = none ] || needs_redis=1
 
 new_password() { python -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 
@@ -174,6 +177,7 @@ start_redis_with_acl() {
     REDIS_PID=$!
     export CAPTURE_REDIS_URL="redis://capture:${REDIS_CAPTURE_PASSWORD}@127.0.0.1:${port}/0"
     export VIEWER_REDIS_URL="redis://viewer:${REDIS_VIEWER_PASSWORD}@127.0.0.1:${port}/0"
+    export GATEWAY_REDIS_URL="redis://gateway:${REDIS_GATEWAY_PASSWORD}@127.0.0.1:${port}/0"
     unset REDIS_CAPTURE_PASSWORD REDIS_VIEWER_PASSWORD REDIS_GATEWAY_PASSWORD REDIS_ADMIN_PASSWORD  # in redis-server only
 }
 
@@ -204,7 +208,7 @@ EOF
                 ;;
         esac
         command -v redis-server >/dev/null 2>&1 || {
-            echo "run_local: redis-server not installed; run 'make setup' (or use TRANSPORT=http)" >&2
+            echo "run_local: redis-server not installed; run 'make setup' (or use TRANSPORT=http GATEWAY_BACKPLANE=none)" >&2
             exit 1
         }
         log "starting redis-server on 127.0.0.1:$r_port with ACL users capture, viewer, gateway, admin (no persistence, log .run/redis.log)"

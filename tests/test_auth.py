@@ -607,13 +607,16 @@ def test_the_capture_redis_user_may_append_and_register_but_neither_read_nor_del
     capture = acl_redis.client("capture")
     assert capture.xadd("framebus:frames:cam0", {"jpeg": b"x"}, maxlen=8, approximate=False)
     assert capture.xadd("framebus:results:cam0", {"score": b"1"})
-    assert capture.sadd("framebus:cameras", "cam0") == 1
+    assert capture.zadd("framebus:registry", {"cam0": 1.0}) == 1
+    assert capture.zremrangebyscore("framebus:registry", "-inf", "(0") == 0  # pruning idle cameras
+    assert capture.exists("framebus:demand:cam0") == 0  # capture on demand
     assert capture.ping()
 
     assert refused(lambda: capture.xrange("framebus:frames:cam0"))
     assert refused(lambda: capture.xread({"framebus:frames:cam0": "0-0"}))
     assert refused(lambda: capture.xrevrange("framebus:frames:cam0", count=1))
-    assert refused(lambda: capture.smembers("framebus:cameras"))
+    assert refused(lambda: capture.zrange("framebus:registry", 0, -1))
+    assert refused(lambda: capture.set("framebus:demand:cam0", "1"))
     assert refused(lambda: capture.delete("framebus:frames:cam0"))
     assert refused(lambda: capture.xtrim("framebus:frames:cam0", maxlen=0))
     assert refused(lambda: capture.flushall())
@@ -623,14 +626,15 @@ def test_the_capture_redis_user_may_append_and_register_but_neither_read_nor_del
 
 def test_the_viewer_redis_user_may_read_but_not_write(acl_redis: AclRedis) -> None:
     acl_redis.client("capture").xadd("framebus:frames:cam0", {"jpeg": b"x"})
-    acl_redis.client("capture").sadd("framebus:cameras", "cam0")
+    acl_redis.client("capture").zadd("framebus:registry", {"cam0": 1.0})
     viewer = acl_redis.client("viewer")
     assert len(viewer.xrevrange("framebus:frames:cam0", count=1) or []) == 1
     assert viewer.xread({"framebus:frames:cam0": "0-0"}, count=1)
-    assert viewer.smembers("framebus:cameras") == {b"cam0"}
+    assert viewer.zrange("framebus:registry", 0, -1) == [b"cam0"]
+    assert viewer.set("framebus:demand:cam0", "1", px=3000)  # it may say a camera is watched
 
     assert refused(lambda: viewer.xadd("framebus:frames:cam0", {"jpeg": b"y"}))
-    assert refused(lambda: viewer.sadd("framebus:cameras", "cam9"))
+    assert refused(lambda: viewer.zadd("framebus:registry", {"cam9": 1.0}))
     assert refused(lambda: viewer.delete("framebus:frames:cam0"))
     assert refused(lambda: viewer.set("framebus:x", "1"))
     assert refused(lambda: viewer.flushdb())

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -68,6 +69,13 @@ SETTINGS: dict[str, tuple[type[CommonSettings], str]] = {
 }
 # Services that are not framebus processes; anything else must run one of SETTINGS' modules.
 THIRD_PARTY = {"redis", "mediamtx", "rtsp-publisher"}
+# One-shot helpers on our image that are not services: they print something and exit.
+ONE_SHOT = {"viewer-link": "framebus.token"}
+# .env values only compose uses; scripts/run_local.sh keeps them from honcho (`make run`).
+COMPOSE_ONLY_DOTENV = {
+    "FRAMEBUS_AUTH_SECRET", "REDIS_CAPTURE_PASSWORD", "REDIS_VIEWER_PASSWORD",
+    "REDIS_GATEWAY_PASSWORD", "REDIS_ADMIN_PASSWORD",
+}  # fmt: skip
 # Modules whose readiness needs frames to flow: nothing may wait for them to be healthy.
 NEEDS_FRAMES = {"capture", "viewer"}
 
@@ -135,6 +143,8 @@ def framebus_services(config: Mapping[str, Any]) -> dict[str, str]:
     for name, spec in config["services"].items():
         if name in THIRD_PARTY:
             assert "build" not in spec, f"{name}: a third-party service should not build our image"
+            continue
+        if name in ONE_SHOT:
             continue
         module = module_of(spec.get("command"))
         assert module in SETTINGS, f"{name}: runs {module!r}, not one of services.{sorted(SETTINGS)}"
@@ -252,33 +262,45 @@ def test_transport_switches_end_to_end(
     assert set(by_module) == set(SETTINGS), f"missing framebus services: {set(SETTINGS) - set(by_module)}"
     (gateway,) = (loaded[name] for name in by_module["gateway"])
     (gateway_name,) = by_module["gateway"]
-    assert gateway.gateway_token, "the gateway must require a token by default (GATEWAY_TOKEN in .env)"
+    assert gateway.auth_secret, "the gateway must require tokens by default (FRAMEBUS_AUTH_SECRET in .env)"
+    assert gateway.gateway_backplane == "redis", "compose runs the gateway as the bus's HTTP edge"
+    for user, names in by_module.items():
+        for name in names:
+            redis_url = urlsplit(loaded[name].redis_url)
+            # Each connects as its own Redis ACL user (deploy/redis/users.acl.template).
+            assert (redis_url.hostname, redis_url.port, redis_url.username) == ("redis", 6379, user), name
+            assert redis_url.password, f"{name}: no Redis password"
     for name in by_module["capture"] + by_module["viewer"]:
         settings = loaded[name]
         assert settings.transport == transport, f"{name}: transport {settings.transport}"
-        assert settings.redis_url == "redis://redis:6379/0", f"{name}: {settings.redis_url}"
         assert settings.gateway_url == f"http://{gateway_name}:{gateway.gateway_port}", (
             f"{name}: {settings.gateway_url}"
         )
         assert "redis" in services
-    for name in by_module["capture"]:
-        assert loaded[name].gateway_token == gateway.gateway_token, (
-            f"{name}: token differs from the gateway's"
+    for name in by_module["capture"] + by_module["viewer"]:
+        assert loaded[name].auth_secret == gateway.auth_secret, (
+            f"{name}: AUTH_SECRET differs from the gateway's"
         )
     cameras = [loaded[name].camera_id for name in by_module["capture"]]
     assert len(cameras) == len(set(cameras)), f"two captures publish the same camera id: {cameras}"
 
 
-def test_gateway_token_is_required_from_dotenv() -> None:
-    """Without .env (or an exported GATEWAY_TOKEN) compose refuses instead of running open."""
-    assert read_dotenv(DOTENV).get("GATEWAY_TOKEN"), ".env must set a default GATEWAY_TOKEN"
-    with pytest.raises(ComposeError, match="GATEWAY_TOKEN"):
+def test_auth_secret_is_required_from_dotenv() -> None:
+    """Without .env (or an exported FRAMEBUS_AUTH_SECRET) compose refuses instead of running open."""
+    assert read_dotenv(DOTENV).get("FRAMEBUS_AUTH_SECRET"), ".env must set FRAMEBUS_AUTH_SECRET"
+    with pytest.raises(ComposeError, match="FRAMEBUS_AUTH_SECRET"):
         load_compose(ROOT, (COMPOSE_FILE,), use_dotenv=False)
+
+
+def test_viewer_link_prints_a_page_link_once() -> None:
+    spec = load_variant(DEFAULT)["services"]["viewer-link"]
+    assert spec["command"][:3] == ["python", "-m", "framebus.token"] and "--link" in spec["command"]
+    assert spec.get("restart") == "no"
 
 
 def test_dotenv_is_safe_for_honcho() -> None:
     """honcho (`make run`) loads .env into every process: only variables our settings read."""
-    known = set().union(*(env_names(cls) for cls, _ in SETTINGS.values()))
+    known = set().union(*(env_names(cls) for cls, _ in SETTINGS.values())) | COMPOSE_ONLY_DOTENV
     keys = set(read_dotenv(DOTENV))
     assert keys <= known, f".env sets variables no service reads: {sorted(keys - known)}"
 
@@ -420,6 +442,8 @@ def test_command_selects_the_service_module(variant: Variant) -> None:
 def test_restart_and_stop_grace(variant: Variant) -> None:
     config = load_variant(variant)
     for name, spec in config["services"].items():
+        if name in ONE_SHOT:
+            continue
         assert spec.get("restart") == "unless-stopped", f"{name}: restart {spec.get('restart')!r}"
         grace = duration_seconds(str(spec.get("stop_grace_period", "10s")))
         assert 2 <= grace <= 10, f"{name}: stop_grace_period {grace}s (services stop in < 2 s)"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shared.settings import CommonSettings, Port, RedisUrl
+from shared.settings import CommonSettings, Port, RedisUrl, env_alias
 
 
 class GatewaySettings(CommonSettings):
@@ -19,7 +19,10 @@ class GatewaySettings(CommonSettings):
     gateway_subscriber_stall_seconds: float = Field(default=2.0, gt=0, le=300)
     # "redis": ingest appends to the Redis bus and subscribers read from it (see docs/protocol.md).
     gateway_backplane: Literal["none", "redis"] = "none"
-    redis_url: RedisUrl = "redis://localhost:6379/0"
+    # GATEWAY_REDIS_URL: its own Redis ACL user (make run sets it), else the shared REDIS_URL.
+    redis_url: RedisUrl = Field(
+        default="redis://localhost:6379/0", validation_alias=env_alias("GATEWAY_REDIS_URL", "REDIS_URL")
+    )
     redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)
 
     @field_validator("gateway_token", mode="before")

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.auth import mint
 from tests.fixtures import free_port, wait_until
+from tests.support.compose import read_dotenv
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = os.environ.get("DOCKER", "docker")
@@ -52,9 +54,17 @@ class HttpAnswer:
         return json.loads(self.body)
 
 
-def http_get(url: str, timeout: float = 3) -> HttpAnswer:
+def read_token() -> dict[str, str]:
+    """A read token for every camera, signed with the secret compose takes from .env (auth is on)."""
+    dotenv = read_dotenv(ROOT / ".env")
+    secret = os.environ.get("FRAMEBUS_AUTH_SECRET") or dotenv["FRAMEBUS_AUTH_SECRET"]
+    return {"Authorization": f"Bearer {mint(secret, ['read:*'], 600, subject='compose-test')}"}
+
+
+def http_get(url: str, timeout: float = 3, headers: Mapping[str, str] | None = None) -> HttpAnswer:
+    request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return HttpAnswer(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as exc:
         return HttpAnswer(exc.code, dict(exc.headers), exc.read())
@@ -148,13 +158,13 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[port_name]}{path}"
 
     def snapshot_seq(self, camera: str) -> int:
-        answer = http_get(self.url("VIEWER_PORT", f"/snapshot.jpg?camera={camera}"))
+        answer = http_get(self.url("VIEWER_PORT", f"/snapshot.jpg?camera={camera}"), headers=read_token())
         assert answer.status == 200, f"/snapshot.jpg?camera={camera}: {answer.status}"
         assert answer.body.startswith(b"\xff\xd8"), "the snapshot is not a JPEG"
         return int(answer.headers["X-Frame-Seq"])
 
     def stats(self, camera: str) -> dict[str, Any]:
-        answer = http_get(self.url("VIEWER_PORT", f"/api/stats?camera={camera}"))
+        answer = http_get(self.url("VIEWER_PORT", f"/api/stats?camera={camera}"), headers=read_token())
         assert answer.status == 200, f"/api/stats?camera={camera}: {answer.status} {answer.body[:200]!r}"
         return dict(answer.json())
 

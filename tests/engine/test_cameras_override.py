@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.engine.stack import Stack, http_get
+from tests.engine.stack import Stack, http_get, read_token
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,9 @@ def test_the_viewer_shows_both_cameras_moving(stack: Stack) -> None:
     stack.assert_video_moves("cam1")
     stack.assert_video_moves("cam0")
     listed = {
-        entry["camera"] for entry in http_get(stack.url("VIEWER_PORT", "/api/cameras")).json()["cameras"]
+        entry["camera"]
+        for entry in http_get(stack.url("VIEWER_PORT", "/api/cameras"), headers=read_token()).json()[
+            "cameras"
+        ]
     }
     assert {"cam0", "cam1"} <= listed

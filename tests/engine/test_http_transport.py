@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.engine.stack import Stack, http_get
+from tests.engine.stack import Stack, http_get, read_token
 
 
 @pytest.fixture(scope="module")
@@ -23,5 +23,5 @@ def test_every_service_turns_healthy_over_http(stack: Stack) -> None:
 def test_video_moves_over_http(stack: Stack) -> None:
     stack.assert_video_moves("cam0")
     assert stack.stats("cam0")["transport"] == "http"
-    cameras = http_get(stack.url("GATEWAY_PORT", "/cameras")).json()
+    cameras = http_get(stack.url("GATEWAY_PORT", "/cameras"), headers=read_token()).json()
     assert "cam0" in str(cameras), f"the gateway does not list cam0: {cameras}"
