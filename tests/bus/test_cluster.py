@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from redis.cluster import RedisCluster
 
-from shared.wire import CAMERAS_KEY, stream_key
+from shared.registry import REGISTRY_KEY
+from shared.wire import stream_key
 from tests.fixtures import wait_until
 from tests.fixtures.cluster import ClusterNodeProcess, RedisClusterProcesses, keys_on_distinct_masters
 from tests.fixtures.processes import ServiceProcess
@@ -68,7 +69,7 @@ def test_cameras_on_different_masters_reach_the_viewer(
         with redis_cluster.master_of(stream_key(camera)).client() as node:
             assert node.xlen(stream_key(camera)) >= 1
     client = RedisCluster.from_url(f"redis://{redis_cluster.nodes[0].name}")
-    assert client.smembers(CAMERAS_KEY) == {camera.encode() for camera in cameras}
+    assert set(client.zrange(REGISTRY_KEY, 0, -1)) == {camera.encode() for camera in cameras}
     client.close()
 
 
@@ -78,7 +79,7 @@ def test_frames_flow_again_after_a_master_is_killed_and_its_replica_promoted(
     # The bystander shares its master with the camera registry, so the victim's master holds
     # nothing but the victim's stream: the bystander's capture should not notice the failover.
     cameras = keys_on_distinct_masters(redis_cluster, stream_key, 3)
-    registry_master = redis_cluster.master_of(CAMERAS_KEY)
+    registry_master = redis_cluster.master_of(REGISTRY_KEY)
     bystander = next(c for c in cameras if redis_cluster.master_of(stream_key(c)) is registry_master)
     victim = next(c for c in cameras if c != bystander)
     captures = dict(
