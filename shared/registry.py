@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 from typing import cast
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+
+from shared.redisconn import RedisClient
 
 REGISTRY_KEY = "framebus:registry"
 # CAMERA_IDLE_SECONDS' default: a camera silent this long is forgotten.
@@ -23,17 +25,17 @@ DEFAULT_IDLE_SECONDS = 300.0
 FUTURE_SLACK_SECONDS = 60.0
 
 
-def register(pipe: Pipeline, camera: str, now: float | None = None) -> None:
+def register(pipe: Pipeline | ClusterPipeline, camera: str, now: float | None = None) -> None:
     pipe.zadd(REGISTRY_KEY, {camera: time.time() if now is None else now})
 
 
-def prune(pipe: Pipeline, idle_seconds: float, now: float | None = None) -> None:
+def prune(pipe: Pipeline | ClusterPipeline, idle_seconds: float, now: float | None = None) -> None:
     now = time.time() if now is None else now
     pipe.zremrangebyscore(REGISTRY_KEY, "-inf", f"({now - idle_seconds}")
     pipe.zremrangebyscore(REGISTRY_KEY, f"({now + FUTURE_SLACK_SECONDS}", "+inf")
 
 
-async def recent_cameras(client: aioredis.Redis, idle_seconds: float) -> list[tuple[bytes, float]]:
+async def recent_cameras(client: RedisClient, idle_seconds: float) -> list[tuple[bytes, float]]:
     """(member, last seen Unix seconds) of members seen within ``idle_seconds`` (raw bytes: the
     caller validates them)."""
     now = time.time()

@@ -16,8 +16,8 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logs import redact
-from shared.registry import DEFAULT_IDLE_SECONDS
 from shared.redisconn import is_cluster_url, parse_cluster_url
+from shared.registry import DEFAULT_IDLE_SECONDS
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CAMERA_ID_RULE = "camera id must match [A-Za-z0-9_-]{1,64}"

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-import redis.asyncio as aioredis
-
 from shared import registry
+from shared.redisconn import RedisClient
 from shared.wire import FrameMeta, stream_key, to_stream_fields
 
 # How often a writer refreshes its camera in the registry (one O(log N) command).
@@ -20,7 +19,7 @@ PRUNE_INTERVAL_SECONDS = 10.0
 
 
 class StreamWriter:
-    def __init__(self, client: aioredis.Redis, maxlen: int, idle_seconds: float) -> None:
+    def __init__(self, client: RedisClient, maxlen: int, idle_seconds: float) -> None:
         self._redis = client
         self._maxlen = maxlen
         self._idle_seconds = idle_seconds

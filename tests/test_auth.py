@@ -23,11 +23,11 @@ import pytest
 import redis
 
 from shared.auth import TokenRedactingFilter, mint, redact_tokens
-from tests.conftest import ServiceFactory
 from tests.fixtures import ServiceProcess, free_port, wait_until
+from tests.fixtures.factories import ServiceFactory
+from tests.fixtures.frames import GOOD_JPEG, frame_headers, rejected
 from tests.fixtures.processes import REPO_ROOT, start_service_process
 from tests.fixtures.servers import redis_ping
-from tests.test_bad_input import GOOD_JPEG, frame_headers, rejected
 
 SECRET = "test-auth-secret-0123456789abcdefghijklmnop"
 OTHER_SECRET = "some-other-secret-0123456789abcdefghijklmn"

@@ -27,7 +27,6 @@ FRAME_LINE = re.compile(
 )
 
 
-
 @pytest.fixture(scope="module")
 def java() -> str:
     path = shutil.which("java")

@@ -29,8 +29,9 @@ from shared.results import (
     to_json,
 )
 from tests.fixtures import wait_until
-from tests.fixtures.processes import REPO_ROOT, ServiceProcess, http_get
+from tests.fixtures.processes import REPO_ROOT, ServiceProcess
 from tests.fixtures.servers import RedisServer
+from tests.support.net import http_get
 from tests.test_browser import browser, page, save_screenshot  # noqa: F401 - fixtures
 
 Start = Callable[..., ServiceProcess]

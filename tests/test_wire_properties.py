@@ -11,8 +11,7 @@ import contextlib
 import json
 import struct
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shared.wire import (
     MAX_DIMENSION,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared.metrics import (  # noqa: F401 - re-exported for this service's modules
-    FRAMES_DROPPED,
-    STAGE_SECONDS,
+# Shared families, re-exported for this service's modules.
+from shared.metrics import (
+    FRAMES_DROPPED as FRAMES_DROPPED,
+    STAGE_SECONDS as STAGE_SECONDS,
 )
 
 FRAMES_CAPTURED = Counter("framebus_frames_captured_total", "Frames read from the source.", ["camera"])

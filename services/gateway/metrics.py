@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from shared.metrics import FRAMES_DROPPED, FRAMES_RECEIVED, STAGE_SECONDS  # noqa: F401 - re-exported
+# Shared families, re-exported for this service's modules.
+from shared.metrics import (
+    FRAMES_DROPPED as FRAMES_DROPPED,
+    FRAMES_RECEIVED as FRAMES_RECEIVED,
+    STAGE_SECONDS as STAGE_SECONDS,
+)
 
 FRAMES_REJECTED = Counter(
     "framebus_frames_rejected_total", "Ingest requests refused, by reason (HTTP 4xx).", ["reason"]

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from services.viewer.settings import ViewerSettings
 from services.viewer.views import STATIC
-from shared.auth import OPEN as OPEN_ROUTE
 from shared.auth import (
+    OPEN as OPEN_ROUTE,
     READ,
     AccessPolicy,
     Rule,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.viewer.render import RenderTimings
-from shared.metrics import (  # noqa: F401 - re-exported for this service's modules
-    FRAMES_DROPPED,
-    FRAMES_RECEIVED,
-    MALFORMED,
-    STAGE_SECONDS,
+
+# Shared families, re-exported for this service's modules.
+from shared.metrics import (
+    FRAMES_DROPPED as FRAMES_DROPPED,
+    FRAMES_RECEIVED as FRAMES_RECEIVED,
+    MALFORMED as MALFORMED,
+    STAGE_SECONDS as STAGE_SECONDS,
 )
 
 LATENCY_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100, 0.250, 0.5, 1.0, 2.5)

@@ -18,8 +18,9 @@ from services.gateway.settings import GatewaySettings
 from shared.wire import HEADER_SEQ, from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess, haproxy_binary
-from tests.fixtures.processes import ServiceProcess, http_get
+from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer
+from tests.support.net import http_get
 from tests.test_pipeline import decode, live_snapshot, scrape
 
 Start = Callable[..., ServiceProcess]

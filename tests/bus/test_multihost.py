@@ -23,7 +23,8 @@ from shared.wire import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess
 from tests.fixtures.netns import Hosts, NetnsService, call_in_netns
-from tests.fixtures.processes import REPO_ROOT, http_get
+from tests.fixtures.processes import REPO_ROOT
+from tests.support.net import http_get
 
 MakeHosts = Callable[[list[str]], Hosts]
 
