@@ -6,6 +6,9 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import cv2
+import numpy as np
+
 from tests.fixtures import wait_until
 from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer
@@ -73,3 +76,15 @@ def test_rendering_follows_the_browsers_watching(redis_server: RedisServer, star
     _, stopped_at = counters(viewer)
     time.sleep(1.0)
     assert counters(viewer)[1] <= stopped_at + 1  # at most the frame already in flight
+
+
+def test_snapshots_come_at_the_size_asked_within_a_bounded_set(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    _, viewer = idle_viewer(redis_server, start_service)
+    status, body = viewer.get("/snapshot.jpg?width=320")
+    assert status == 200
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (320, 320, 3)  # the stream's 600x600, asked at 320 wide
+    status, body = viewer.get("/snapshot.jpg?width=321")
+    assert status == 400 and b"width must be one of" in body

@@ -7,8 +7,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from services.viewer.pipeline import CameraPipeline, CameraSummary
+from services.viewer.pipeline import CameraPipeline
 from services.viewer.settings import ViewerSettings
+from services.viewer.stats import CameraSummary
 from shared.health import CheckResult
 from shared.tasks import BackgroundTasks
 

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 
 from services.viewer import metrics
 from services.viewer.budget import RenderBudget, timed
@@ -20,7 +19,8 @@ from services.viewer.fanout import MjpegFanout, StreamClient
 from services.viewer.latency_log import LatencyLog
 from services.viewer.render import RenderedFrame, Renderer, no_signal_jpeg
 from services.viewer.settings import ViewerSettings
-from services.viewer.stats import RollingStats
+from services.viewer.sizes import SizedSnapshots, SourceFrame
+from services.viewer.stats import CameraSummary, RollingStats
 from shared.health import CheckResult, Freshness
 from shared.newest import Broadcast, BroadcastClosed, NewestSlot
 from shared.wire import FrameMeta
@@ -28,22 +28,6 @@ from shared.wire import FrameMeta
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class CameraSummary:
-    """What the page and the API show of a camera; computed in one place."""
-
-    camera: str
-    live: bool
-    watched: bool
-    degraded: bool
-    fps: float
-    latency_ms: dict[str, float | None]
-    age_seconds: float | None
-    dropped: dict[str, int] = field(default_factory=dict)
-    seq: int | None = None
-    clients: int = 0
 
 
 class CameraPipeline:
@@ -73,6 +57,8 @@ class CameraPipeline:
             settings.viewer_jpeg_quality,
             settings.viewer_decode_reduced,
         )
+        self._sizes = SizedSnapshots(settings, executor)
+        self._source: SourceFrame | None = None  # of the newest picture rendered
         self._last_seq: int | None = None
         self._resuming = False
         self._created = time.monotonic()
@@ -118,6 +104,16 @@ class CameraPipeline:
                 return (await self.frames.next_after(self.frames.version))[1]
         return self.frames.latest
 
+    async def picture_at(self, width: int, fresh_within: float) -> RenderedFrame | None:
+        """:meth:`picture` at another width (one of SNAPSHOT_WIDTHS), rendered from the same
+        source frame once per frame and cached; a "no signal" card stays as it is."""
+        picture = await self.picture(fresh_within)
+        source = self._source
+        if picture is None or not picture.live or source is None or source.meta.seq != picture.seq:
+            return picture
+        jpeg = await self._sizes.render(width, source)
+        return picture if jpeg is None else RenderedFrame(jpeg, picture.seq, True, picture.ready_ns)
+
     def note_upstream_age(self, age: float | None) -> None:
         """Discovery's word on the newest frame upstream, for a camera nobody watches."""
         if age is not None:
@@ -157,6 +153,7 @@ class CameraPipeline:
             self.drop("render", "undecodable")
             return
         output, timings = rendered
+        self._source = SourceFrame(meta, jpeg)
         ready_ns = time.time_ns()
         # Clocks of two hosts can disagree; a negative latency says nothing useful.
         latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass, field
 
 from shared.percentiles import percentile
 
@@ -38,3 +39,19 @@ class RollingStats:
     def _expire(self, now: float) -> None:
         while self._ready_times and now - self._ready_times[0] > self.window:
             self._ready_times.popleft()
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSummary:
+    """What the page and the API show of a camera; computed in one place."""
+
+    camera: str
+    live: bool
+    watched: bool
+    degraded: bool
+    fps: float
+    latency_ms: dict[str, float | None]
+    age_seconds: float | None
+    dropped: dict[str, int] = field(default_factory=dict)
+    seq: int | None = None
+    clients: int = 0

@@ -14,6 +14,7 @@ from services.viewer.fanout import StreamClient
 from services.viewer.pipeline import CameraPipeline
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
+from services.viewer.sizes import SNAPSHOT_WIDTHS
 from shared.auth import grant_of
 from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
@@ -87,7 +88,11 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
 
 async def snapshot(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
-    frame = await pipeline.picture(fresh_within=SNAPSHOT_FRESH_SECONDS)
+    width = _snapshot_width(request)
+    if width is None:
+        frame = await pipeline.picture(fresh_within=SNAPSHOT_FRESH_SECONDS)
+    else:
+        frame = await pipeline.picture_at(width, fresh_within=SNAPSHOT_FRESH_SECONDS)
     if frame is None:  # the "waiting" card is drawn in the first milliseconds of a pipeline
         raise web.HTTPServiceUnavailable(text=f"no picture of camera {pipeline.camera} yet\n")
     headers = {
@@ -97,6 +102,17 @@ async def snapshot(request: web.Request) -> web.Response:
         **NO_CACHE,
     }
     return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=headers)
+
+
+def _snapshot_width(request: web.Request) -> int | None:
+    """``?width=``: None for the stream's own size, else one of SNAPSHOT_WIDTHS (400 otherwise)."""
+    text = request.query.get("width")
+    if text is None or text == str(request.app[SETTINGS].viewer_width):
+        return None
+    if not text.isdigit() or int(text) not in SNAPSHOT_WIDTHS:
+        allowed = ", ".join(map(str, SNAPSHOT_WIDTHS))
+        raise web.HTTPBadRequest(text=f"width must be one of {allowed} (or the stream's own)\n")
+    return int(text)
 
 
 async def stats(request: web.Request) -> web.Response:

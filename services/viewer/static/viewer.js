@@ -9,6 +9,8 @@ const gridView = params.get("view") === "grid";
 // this many tiles the grid refreshes snapshots instead (stats requests still need a connection).
 const MAX_STREAMED_TILES = 4;
 const SNAPSHOT_INTERVAL_MS = 250;
+// Snapshot tiles ask for this width: the viewer renders it once per frame (sizes on demand).
+const TILE_WIDTH = 320;
 let camera = params.get("camera");
 let viewerLost = false;
 const timers = [];
@@ -151,7 +153,7 @@ function addTile(name, index) {
     img.src = node.dataset.stream;
   } else {
     // One snapshot at a time per tile: the next request waits until this one has painted.
-    const next = () => setTimeout(() => (img.src = `/snapshot.jpg?camera=${enc(name)}&t=${Date.now()}`), SNAPSHOT_INTERVAL_MS);
+    const next = () => setTimeout(() => (img.src = `/snapshot.jpg?camera=${enc(name)}&width=${TILE_WIDTH}&t=${Date.now()}`), SNAPSHOT_INTERVAL_MS);
     img.addEventListener("load", next);
     img.addEventListener("error", next);
     next();
