@@ -43,6 +43,9 @@ class CameraPipelines:
     def get(self, camera: str) -> CameraPipeline | None:
         return self._pipelines.get(camera)
 
+    def watched(self) -> list[str]:
+        return [camera for camera, pipeline in self._pipelines.items() if pipeline.demand.watched]
+
     def summaries(self) -> list[CameraSummary]:
         return [self._pipelines[camera].summary() for camera in sorted(self._pipelines)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sized
 
 import cv2
@@ -9,9 +10,13 @@ import cv2
 from services.viewer.cameras import CameraPipelines
 from services.viewer.follow import Follower, make_upstream
 from services.viewer.settings import ViewerSettings
+from shared.demand import DemandSignal
 from shared.health import CheckResult, Readiness
 from shared.memory import keep_frame_buffers_mapped
 from shared.tasks import BackgroundTasks
+from shared.upstream_redis import RedisUpstream
+
+DEMAND_CHECK_SECONDS = 0.1
 
 
 class ViewerService:
@@ -33,6 +38,16 @@ class ViewerService:
         self._tasks.start(
             f"follow_{self.follower.transport}", lambda: self.follower.discover_forever(self.cameras)
         )
+        if isinstance(self.follower.upstream, RedisUpstream):
+            signal = DemandSignal(self.follower.upstream.client)
+            self._tasks.start("signal_demand", lambda: self._signal_demand(signal))
+
+    async def _signal_demand(self, signal: DemandSignal) -> None:
+        """Tells capture on demand (CAPTURE_ON_DEMAND) which cameras are watched; checked often,
+        so a new watcher brings full rate back within a frame or two."""
+        while True:
+            await signal.refresh(self.cameras.watched())
+            await asyncio.sleep(DEMAND_CHECK_SECONDS)
 
     def end_streams(self) -> None:
         """The first step of shutdown: browsers' endless streams end, so their handlers return."""
