@@ -97,6 +97,8 @@ class RateLimitedLog:
         suffix = ""
         if fold is not None and fold.folded:
             suffix = f" ({fold.folded} more {kind!r} folded since the last such line)"
+            if args:  # the suffix may quote a template: keep its % signs out of the formatting
+                suffix = suffix.replace("%", "%%")
         self._logger.warning(msg + suffix, *args)
         self._folds[kind] = _Fold(now)
 
