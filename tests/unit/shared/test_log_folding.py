@@ -80,7 +80,9 @@ def test_the_number_of_fold_windows_is_bounded(caplog: pytest.LogCaptureFixture)
     assert len(messages(caplog)) == MAX_FOLD_KEYS + 1
 
 
-def test_a_burst_of_joins_and_leaves_writes_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_burst_of_joins_and_leaves_writes_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = FakeClock()
     churn = ChurnLog(LOGGER, "subscriber", burst=10, interval=1.0, clock=clock)
     with caplog.at_level(logging.INFO, LOGGER.name):

@@ -45,8 +45,15 @@ def stream_fields(**override: bytes | None) -> dict[bytes, bytes]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def ws_message(jpeg: bytes = JPEG, **override: object) -> bytes:
-    header = {"camera": "cam0", "seq": 7, "captured_ns": NOW, "sent_ns": NOW, "width": 16, "height": 16}
+def ws_message(jpeg: bytes = JPEG, **override: int | None) -> bytes:
+    header: dict[str, object] = {
+        "camera": "cam0",
+        "seq": 7,
+        "captured_ns": NOW,
+        "sent_ns": NOW,
+        "width": 16,
+        "height": 16,
+    }
     header.update(override)
     raw = json.dumps({k: v for k, v in header.items() if v is not None}).encode()
     return struct.pack(">I", len(raw)) + raw + jpeg
@@ -124,7 +131,7 @@ def test_timestamps_that_are_not_plausible_unix_nanoseconds_are_refused(name: st
         from_stream_fields(stream_fields(**{name: str(value).encode()}))
     assert caught.value.reason == REASON_BAD_TIMESTAMP
     with pytest.raises(WireError, match="milliseconds"):
-        from_ws_message(ws_message(**{name: value}))
+        from_ws_message(ws_message(JPEG, **{name: value}))
     header = "X-Frame-Captured-Ns" if name == "captured_ns" else "X-Frame-Sent-Ns"
     with pytest.raises(WireError, match=name):
         parse_headers("cam0", http_headers(**{header: str(value)}))

@@ -33,7 +33,11 @@ def test_renderer_plans_the_decode_from_the_real_size_not_the_declared_one() -> 
     # Declared tiny: trusting it would decode at full size; the header says 1/2 scale covers 600x338.
     rendered = renderer().render(jpeg, 16, 16)
     assert rendered is not None
-    assert cv2.imdecode(np.frombuffer(rendered[0], np.uint8), cv2.IMREAD_COLOR).shape == (600, 600, 3)
+    assert np.asarray(cv2.imdecode(np.frombuffer(rendered[0], np.uint8), cv2.IMREAD_COLOR)).shape == (
+        600,
+        600,
+        3,
+    )
 
 
 def test_a_small_progressive_grey_frame_still_renders() -> None:
