@@ -42,7 +42,9 @@ HEADER_TIMEOUT_SECONDS = 10.0
 MAX_HALF_OPEN_CONNECTIONS = 64
 # Idle time allowed on a kept-alive connection before its next request has arrived in full
 # (aiohttp's keepalive_timeout, which also runs while the next request's headers trickle in).
-KEEPALIVE_TIMEOUT_SECONDS = 15.0
+# Longer than aiohttp's client-side default (15 s), so a client reusing an idle connection is
+# not racing the server closing it (capture's HTTP sink would count a transport_error).
+KEEPALIVE_TIMEOUT_SECONDS = 20.0
 
 CONNECTIONS_CLOSED = Counter(
     "framebus_http_connections_closed_total",
