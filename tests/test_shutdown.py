@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import random
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,15 +26,27 @@ from tests.test_hostile import GOOD_JPEG
 
 ROUNDS = 15
 GRACE_SECONDS = 2.0
+# Python's faulthandler dumps every thread's stack on SIGABRT: what a hung service was doing.
+DIAGNOSTICS: dict[str, str | None] = {"PYTHONFAULTHANDLER": "1"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def stop_and_check(service: ServiceProcess, round_no: int) -> None:
-    code, took = service.terminate(timeout=GRACE_SECONDS)
+    """SIGTERM; after GRACE_SECONDS, SIGABRT, which makes Python's faulthandler (enabled by
+    PYTHONFAULTHANDLER in every service this module starts) write each thread's stack to the log."""
+    started = time.monotonic()
+    service.send_signal(signal.SIGTERM)
+    try:
+        code = service.proc.wait(timeout=GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        service.send_signal(signal.SIGABRT)
+        code = service.proc.wait(timeout=5)
+    took = time.monotonic() - started
     assert code == 0, (
         f"round {round_no}: {service.name} ended with {code} {took:.2f}s after SIGTERM "
-        f"(-9: still running after {GRACE_SECONDS:g}s, killed)\n--- log tail ---\n{service.log_tail(30)}"
+        f"(-6: still running after {GRACE_SECONDS:g}s, aborted; its thread stacks follow)\n"
+        f"--- log tail ---\n{service.log_tail(60)}"
     )
 
 
@@ -56,7 +70,7 @@ def test_capture_unthrottled_stops_on_sigterm_in_every_round(
         "CAPTURE_HEIGHT": "480",
     }
     for round_no in range(1, ROUNDS + 1):
-        capture = start_service("capture", env)
+        capture = start_service("capture", {**env, **DIAGNOSTICS})
         wait_until(lambda c=capture: published(c) > 20, timeout=15, message=capture.log_tail)  # type: ignore[misc]
         settle()
         stop_and_check(capture, round_no)
@@ -104,7 +118,7 @@ def test_gateway_with_a_producer_posting_stops_on_sigterm_in_every_round(
     start_service: ServiceFactory,
 ) -> None:
     for round_no in range(1, ROUNDS + 1):
-        gateway = start_service("gateway")
+        gateway = start_service("gateway", DIAGNOSTICS)
         with posting(gateway.port, "cam0") as statuses:
             wait_until(lambda s=statuses: s.count(204) > 20, timeout=10, message=gateway.log_tail)  # type: ignore[misc]
             settle()
@@ -144,7 +158,7 @@ def test_viewer_following_a_live_camera_stops_on_sigterm_in_every_round(
     start_service("capture", {"REDIS_URL": redis_server.url, "TRANSPORT": "redis", "CAMERA_ID": "cam0"})
     env: dict[str, str | None] = {"REDIS_URL": redis_server.url, "TRANSPORT": "redis", "CAMERA_ID": "cam0"}
     for round_no in range(1, ROUNDS + 1):
-        viewer = start_service("viewer", env)
+        viewer = start_service("viewer", {**env, **DIAGNOSTICS})
         wait_until(lambda v=viewer: rendered(v) > 5, timeout=15, message=viewer.log_tail)  # type: ignore[misc]
         with watching(viewer):
             settle()
