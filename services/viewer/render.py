@@ -102,7 +102,7 @@ class Renderer:
         t1 = time.perf_counter()
         if image is None:
             return None
-        # Fit what was actually decoded: the reduction, or metadata that lied, changed the size.
+        # Fit what was actually decoded: the reduction changed the size.
         placement = fit(image.shape[1], image.shape[0], self.width, self.height, self.fit_mode)
         scaled = cv2.resize(image, (placement.width, placement.height), interpolation=cv2.INTER_LINEAR)
         canvas = self._canvas
