@@ -11,8 +11,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from shared.redisconn import RedisClient
 
 DEMAND_CHANNEL = "framebus:demand"
 DEMAND_KEY_PREFIX = "framebus:demand:"
@@ -30,7 +31,7 @@ def demand_key(camera: str) -> str:
 class DemandSignal:
     """The consumer's side: call ``refresh`` with the cameras wanted now, as often as you like."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._redis = client
         self._refreshed_at: dict[str, float] = {}
 

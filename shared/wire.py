@@ -12,6 +12,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from shared.jpeg import MAX_SIDE, JpegHeaderError, JpegInfo, JpegTooLarge, read_checked_header
 from shared.settings import CAMERA_ID_PATTERN
 
 STREAM_KEY_PREFIX = "framebus:frames:"
@@ -33,12 +34,31 @@ PULL_REQUEST = "next"
 # Both ends of the gateway's WebSocket ping this often; a peer silent for longer is gone.
 WS_HEARTBEAT_SECONDS = 10.0
 MAX_WS_HEADER_BYTES = 4096
-MAX_DIMENSION = 16384
+MAX_DIMENSION = MAX_SIDE
 _MAX_INT64 = 2**63 - 1
+# Timestamps are Unix epoch nanoseconds. Anything before 2001-09-09T01:46:40Z (1e18 ns) is
+# not: milliseconds or microseconds sent as nanoseconds land far below it, and would poison
+# every latency figure. The upper bound (2100-01-01) refuses seconds-times-a-billion mistakes.
+MIN_PLAUSIBLE_NS = 10**18
+MAX_PLAUSIBLE_NS = 4_102_444_800 * 10**9
+
+# Reasons a WireError carries (the gateway's rejection label, the viewer's malformed reason).
+REASON_MALFORMED = "malformed"
+REASON_NOT_JPEG = "not_jpeg"
+REASON_TOO_MANY_PIXELS = "too_many_pixels"
+REASON_SIZE_MISMATCH = "size_mismatch"
+REASON_BAD_TIMESTAMP = "bad_timestamp"
 
 
 class WireError(ValueError):
-    """The bytes or fields do not form a valid framebus frame."""
+    """The bytes or fields do not form a valid framebus frame.
+
+    ``reason`` is a short label for counters (one of the ``REASON_*`` constants).
+    """
+
+    def __init__(self, message: str, reason: str = REASON_MALFORMED) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +73,65 @@ class FrameMeta:
     def __post_init__(self) -> None:
         if not CAMERA_ID_PATTERN.fullmatch(self.camera):
             raise WireError(f"invalid camera id {self.camera[:80]!r}")
-        for name in ("seq", "captured_ns", "sent_ns"):
-            if not 0 <= getattr(self, name) <= _MAX_INT64:
-                raise WireError(f"{name} out of range")
+        _check_common(self.seq, self.captured_ns, self.sent_ns)
         for name in ("width", "height"):
             if not 0 < getattr(self, name) <= MAX_DIMENSION:
                 raise WireError(f"{name} out of range")
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredMeta:
+    """Metadata as a producer declared it before its JPEG is read: width and height are
+    optional (the JPEG's own header says them). :meth:`with_jpeg` makes the real FrameMeta."""
+
+    camera: str
+    seq: int
+    captured_ns: int
+    sent_ns: int
+    width: int | None = None
+    height: int | None = None
+
+    def __post_init__(self) -> None:
+        if not CAMERA_ID_PATTERN.fullmatch(self.camera):
+            raise WireError(f"invalid camera id {self.camera[:80]!r}")
+        _check_common(self.seq, self.captured_ns, self.sent_ns)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= MAX_DIMENSION:
+                raise WireError(f"{name} out of range")
+
+    def with_jpeg(self, jpeg: bytes) -> FrameMeta:
+        """The frame's metadata, once its JPEG has passed :func:`check_jpeg`: a declared size
+        must match the JPEG's header (else ``size_mismatch``); an absent one is taken from it."""
+        info = check_jpeg(jpeg)
+        return FrameMeta(
+            self.camera,
+            self.seq,
+            self.captured_ns,
+            self.sent_ns,
+            _matching("width", self.width, info.width),
+            _matching("height", self.height, info.height),
+        )
+
+
+def _check_common(seq: int, captured_ns: int, sent_ns: int) -> None:
+    if not 0 <= seq <= _MAX_INT64:
+        raise WireError("seq out of range")
+    for name, value in (("captured_ns", captured_ns), ("sent_ns", sent_ns)):
+        if not MIN_PLAUSIBLE_NS <= value <= MAX_PLAUSIBLE_NS:
+            raise WireError(
+                f"{name}={value} is not plausible Unix epoch nanoseconds (expected "
+                f"{MIN_PLAUSIBLE_NS} to {MAX_PLAUSIBLE_NS}; milliseconds or seconds sent as nanoseconds?)",
+                REASON_BAD_TIMESTAMP,
+            )
+
+
+def _matching(name: str, declared: int | None, actual: int) -> int:
+    if declared is not None and declared != actual:
+        raise WireError(
+            f"{name} {declared} does not match the JPEG's own header ({actual})", REASON_SIZE_MISMATCH
+        )
+    return actual
 
 
 def stream_key(camera: str) -> str:
@@ -97,19 +170,23 @@ def to_stream_fields(meta: FrameMeta, jpeg: bytes) -> dict[str, bytes | int | st
 
 
 def from_stream_fields(fields: Mapping[bytes, bytes]) -> tuple[FrameMeta, bytes]:
+    """A Redis Stream entry as (metadata, JPEG); ``width``/``height`` may be absent."""
     jpeg = fields.get(FIELD_JPEG)
     if jpeg is None:
         raise WireError("missing field jpeg")
-    meta = FrameMeta(
+    declared = DeclaredMeta(
         camera=_text(fields.get(b"camera"), "camera"),
         seq=_parse_int("seq", fields.get(b"seq")),
         captured_ns=_parse_int("captured_ns", fields.get(b"captured_ns")),
         sent_ns=_parse_int("sent_ns", fields.get(b"sent_ns", fields.get(b"captured_ns"))),
-        width=_parse_int("width", fields.get(b"width")),
-        height=_parse_int("height", fields.get(b"height")),
+        width=_optional_int("width", fields.get(b"width")),
+        height=_optional_int("height", fields.get(b"height")),
     )
-    check_jpeg(jpeg)
-    return meta, jpeg
+    return declared.with_jpeg(jpeg), jpeg
+
+
+def _optional_int(name: str, raw: bytes | str | None) -> int | None:
+    return None if raw is None else _parse_int(name, raw)
 
 
 # --- HTTP ingest headers ------------------------------------------------------------------
@@ -125,16 +202,32 @@ def to_headers(meta: FrameMeta) -> dict[str, str]:
     }
 
 
-def from_headers(camera: str, headers: Mapping[str, str]) -> FrameMeta:
-    """Metadata of an ingested frame (every header but X-Frame-Sent-Ns is required)."""
+def parse_headers(camera: str, headers: Mapping[str, str]) -> DeclaredMeta:
+    """Metadata of an ingested frame, before its body is read (X-Frame-Seq and
+    X-Frame-Captured-Ns are required; Sent-Ns, Width and Height optional). The gateway then
+    calls :meth:`DeclaredMeta.with_jpeg` on the body."""
     captured = _parse_int(HEADER_CAPTURED_NS, headers.get(HEADER_CAPTURED_NS))
-    return FrameMeta(
+    return DeclaredMeta(
         camera=camera,
         seq=_parse_int(HEADER_SEQ, headers.get(HEADER_SEQ)),
         captured_ns=captured,
         sent_ns=_parse_int(HEADER_SENT_NS, headers.get(HEADER_SENT_NS, str(captured))),
-        width=_parse_int(HEADER_WIDTH, headers.get(HEADER_WIDTH)),
-        height=_parse_int(HEADER_HEIGHT, headers.get(HEADER_HEIGHT)),
+        width=_optional_int(HEADER_WIDTH, headers.get(HEADER_WIDTH)),
+        height=_optional_int(HEADER_HEIGHT, headers.get(HEADER_HEIGHT)),
+    )
+
+
+def from_headers(camera: str, headers: Mapping[str, str]) -> FrameMeta:
+    """Metadata from headers that declare everything, width and height included (what
+    ``latest.jpg`` answers with). Ingest should use :func:`parse_headers` instead, which
+    lets the JPEG's header supply or check the size."""
+    declared = parse_headers(camera, headers)
+    if declared.width is None:
+        raise WireError(f"missing field {HEADER_WIDTH}")
+    if declared.height is None:
+        raise WireError(f"missing field {HEADER_HEIGHT}")
+    return FrameMeta(
+        declared.camera, declared.seq, declared.captured_ns, declared.sent_ns, declared.width, declared.height
     )
 
 
@@ -160,19 +253,18 @@ def from_ws_message(message: bytes) -> tuple[FrameMeta, bytes]:
     if not isinstance(header, dict):
         raise WireError("header is not a JSON object")
     try:
-        meta = FrameMeta(
+        declared = DeclaredMeta(
             camera=_strict_str(header, "camera"),
             seq=_strict_int(header, "seq"),
             captured_ns=_strict_int(header, "captured_ns"),
             sent_ns=_strict_int(header, "sent_ns"),
-            width=_strict_int(header, "width"),
-            height=_strict_int(header, "height"),
+            width=_strict_int(header, "width") if "width" in header else None,
+            height=_strict_int(header, "height") if "height" in header else None,
         )
     except KeyError as exc:
         raise WireError(f"missing field {exc.args[0]}") from None
     jpeg = message[start + header_len :]
-    check_jpeg(jpeg)
-    return meta, jpeg
+    return declared.with_jpeg(jpeg), jpeg
 
 
 def _strict_str(header: dict[str, object], name: str) -> str:
@@ -189,17 +281,25 @@ def _strict_int(header: dict[str, object], name: str) -> int:
     return value
 
 
-# --- JPEG sanity check (cheap: markers only; decoding is the viewer's job) -----------------
+# --- JPEG check (cheap: markers and the frame header only; decoding is the consumer's job) ---
 
 MIN_JPEG_BYTES = 100  # the smallest valid baseline JPEGs are a little over 100 bytes
 
 
-def check_jpeg(data: bytes) -> None:
-    """Raise WireError unless the bytes start with SOI and end with EOI, as every JPEG does."""
+def check_jpeg(data: bytes) -> JpegInfo:
+    """The JPEG's header facts; raises WireError unless the bytes start with a well-formed
+    header (SOI, frame header, start of scan; reason ``not_jpeg``) and end with EOI, and the
+    frame is within the pixel limits of shared/jpeg.py (reason ``too_many_pixels``)."""
     if len(data) < MIN_JPEG_BYTES:
-        raise WireError("too short to be a JPEG" if data else "empty body")
+        raise WireError("too short to be a JPEG" if data else "empty body", REASON_NOT_JPEG)
     if data[:3] != b"\xff\xd8\xff":
-        raise WireError("not a JPEG (missing SOI marker)")
+        raise WireError("not a JPEG (missing SOI marker)", REASON_NOT_JPEG)
     # Some encoders pad after EOI; allow a few bytes of trailing padding.
     if b"\xff\xd9" not in data[-16:]:
-        raise WireError("truncated JPEG (missing EOI marker)")
+        raise WireError("truncated JPEG (missing EOI marker)", REASON_NOT_JPEG)
+    try:
+        return read_checked_header(data)
+    except JpegTooLarge as exc:
+        raise WireError(str(exc), REASON_TOO_MANY_PIXELS) from None
+    except JpegHeaderError as exc:
+        raise WireError(f"malformed JPEG header: {exc}", REASON_NOT_JPEG) from None

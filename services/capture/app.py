@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import cv2
@@ -15,6 +17,19 @@ from shared.memory import keep_frame_buffers_mapped
 from shared.tasks import BackgroundTasks
 
 SERVICE = web.AppKey("capture_service", CaptureService)
+# The pipeline's tasks end at once when cancelled; if one ever swallowed its cancellation
+# (Python 3.11's wait_for could), shutdown must still finish within its grace time.
+STOP_TASKS_SECONDS = 0.5
+log = logging.getLogger("framebus.capture")
+
+
+async def _stop_within(tasks: BackgroundTasks, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await tasks.stop()
+    except TimeoutError:
+        # The timeout cancelled stop()'s gather, which cancelled every task a second time.
+        log.error("background tasks did not stop within %.1fs of shutdown; abandoned", seconds)
 
 
 def create_app(settings: CaptureSettings) -> web.Application:
@@ -39,7 +54,7 @@ def create_app(settings: CaptureSettings) -> web.Application:
         for sink in sinks:
             tasks.start(f"publish_{sink.transport}", sink.run)
         yield
-        await tasks.stop()
+        await _stop_within(tasks, STOP_TASKS_SECONDS)
         service.close()
         for sink in sinks:
             await sink.close()

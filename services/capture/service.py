@@ -80,9 +80,10 @@ class CaptureService:
         # OpenCV's own open timeout does not cover every backend (devices): watch it too.
         watchdog = self.settings.capture_open_timeout_seconds + READ_WATCHDOG_GRACE_SECONDS
         try:
-            source = await asyncio.wait_for(
-                loop.run_in_executor(executor, open_source, self.settings), watchdog
-            )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the read completes, and this loop would then outlive SIGTERM.
+            async with asyncio.timeout(watchdog):
+                source = await loop.run_in_executor(executor, open_source, self.settings)
         except TimeoutError:
             raise SourceLost(f"opening CAPTURE_SOURCE ({self._spec.kind}) hung for {watchdog:.0f}s") from None
         except Exception as exc:  # any failure to open is a lost source: back off, retry
@@ -102,7 +103,8 @@ class CaptureService:
         while True:
             started = time.perf_counter()
             try:
-                frame = await asyncio.wait_for(loop.run_in_executor(executor, source.read), watchdog)
+                async with asyncio.timeout(watchdog):
+                    frame = await loop.run_in_executor(executor, source.read)
             except TimeoutError:
                 raise SourceLost(f"no frame for {watchdog:.0f}s (read hung)") from None
             except Exception as exc:  # a backend error mid-stream: reopen, as for a failed read

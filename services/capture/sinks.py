@@ -7,6 +7,7 @@ frames are dropped without trying, and reconnects follow the backoff ladder.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -28,6 +29,10 @@ from shared.wire import FrameMeta, to_headers
 
 log = logging.getLogger("framebus.capture.sinks")
 
+# A sink that has had no frame to send for this long checks its transport anyway (Redis: PING),
+# so its readiness says whether the transport is reachable even while the source is down.
+IDLE_PROBE_SECONDS = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class EncodedFrame:
@@ -41,6 +46,7 @@ class SinkRejected(Exception):
 
 class FrameSink(ABC):
     transport: str
+    probes_when_idle = False  # True when probe() can tell reachability without sending a frame
 
     def __init__(self, camera: str) -> None:
         self.camera = camera
@@ -55,12 +61,20 @@ class FrameSink(ABC):
     @abstractmethod
     async def send(self, frame: EncodedFrame) -> None: ...
 
+    async def probe(self) -> None:  # noqa: B027 - only sinks with probes_when_idle override it
+        pass
+
     async def close(self) -> None:  # noqa: B027 - sinks without resources need nothing
         pass
 
     async def run(self) -> None:
         while True:
-            frame = await self.slot.get()
+            try:
+                async with asyncio.timeout(IDLE_PROBE_SECONDS if self.probes_when_idle else None):
+                    frame = await self.slot.get()
+            except TimeoutError:
+                await self._probe_when_due()
+                continue
             if not self.link.connected and time.monotonic() < self._retry_at:
                 self._drop(frame, "transport_down")
                 continue
@@ -86,6 +100,19 @@ class FrameSink(ABC):
         self._backoff.reset()
         self.link.up()
 
+    async def _probe_when_due(self) -> None:
+        if not self.link.connected and time.monotonic() < self._retry_at:
+            return  # down and backing off: the retry ladder applies to probes too
+        try:
+            await self.probe()
+        except (TimeoutError, OSError, RedisError) as exc:
+            delay = self._backoff.next_delay()
+            self._retry_at = time.monotonic() + delay
+            self.link.down(exc, retry_in=delay)
+            return
+        self._backoff.reset()
+        self.link.up()
+
     def _drop(self, frame: EncodedFrame, reason: str, detail: str = "") -> None:
         metrics.FRAMES_DROPPED.labels(self.camera, self.transport, reason).inc()
         if reason == "rejected":
@@ -97,6 +124,7 @@ class FrameSink(ABC):
 
 class RedisSink(FrameSink):
     transport = "redis"
+    probes_when_idle = True
 
     def __init__(self, settings: CaptureSettings) -> None:
         super().__init__(settings.camera_id)
@@ -110,6 +138,9 @@ class RedisSink(FrameSink):
     async def send(self, frame: EncodedFrame) -> None:
         # After a failure Redis may have restarted empty: register again at once.
         await self._writer.append(frame.meta, frame.jpeg, register=not self.link.connected)
+
+    async def probe(self) -> None:
+        await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -119,12 +119,23 @@ def open_source(settings: CaptureSettings) -> FrameSource:
     spec = parse_source(settings.capture_source)
     if spec.kind == "synthetic":
         return SyntheticSource(settings.capture_width, settings.capture_height, settings.camera_id)
-    if spec.kind == "file" and not os.path.isfile(spec.target):
-        raise SourceError(f"CAPTURE_SOURCE file not found: {spec.target}")
+    if spec.kind == "file":
+        _check_file(spec.target)
     source: FrameSource = OpenCvSource(spec, settings)
     if settings.capture_preload_frames:
         source = PreloadedSource(source, settings.capture_preload_frames, settings.capture_loop)
     return source
+
+
+def _check_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise SourceError(f"CAPTURE_SOURCE is a directory, not a video file: {path}")
+    if not os.path.exists(path):
+        raise SourceError(f"CAPTURE_SOURCE file not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"CAPTURE_SOURCE file is not readable (permissions): {path}")
+    if not os.path.isfile(path):
+        raise SourceError(f"CAPTURE_SOURCE is not a regular file: {path}")
 
 
 def _open_capture(spec: SourceSpec, settings: CaptureSettings) -> cv2.VideoCapture:

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from shared.jpeg import JpegHeaderError, read_checked_header
+
 NDArray = npt.NDArray[np.uint8]
 
 # JPEG can decode at 1/2, 1/4 or 1/8 scale for little more than the entropy decoding.
@@ -79,11 +81,20 @@ class Renderer:
         self._params = [cv2.IMWRITE_JPEG_QUALITY, quality]
         self._canvas = np.zeros((height, width, 3), np.uint8)
 
-    def render(self, jpeg: bytes, src_w: int, src_h: int) -> tuple[bytes, RenderTimings] | None:
-        """The output JPEG, or None when the bytes do not decode."""
-        placement = fit(src_w, src_h, self.width, self.height, self.fit_mode)
-        flags = REDUCED_FLAGS[decode_scale(src_w, src_h, placement, self.decode_policy)]
+    def render(self, jpeg: bytes, src_w: int = 0, src_h: int = 0) -> tuple[bytes, RenderTimings] | None:
+        """The output JPEG, or None when the bytes do not decode or claim too many pixels.
+
+        ``src_w``/``src_h`` (the declared size) are not trusted: the decode is planned from
+        the JPEG's own header, read before anything is decoded, so a frame claiming more
+        pixels than shared/jpeg.py allows is never handed to the decoder.
+        """
         t0 = time.perf_counter()
+        try:
+            header = read_checked_header(jpeg)
+        except JpegHeaderError:  # JpegTooLarge included: a decompression bomb costs a header read
+            return None
+        placement = fit(header.width, header.height, self.width, self.height, self.fit_mode)
+        flags = REDUCED_FLAGS[decode_scale(header.width, header.height, placement, self.decode_policy)]
         try:
             image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
         except cv2.error:
@@ -91,7 +102,7 @@ class Renderer:
         t1 = time.perf_counter()
         if image is None:
             return None
-        # Fit what was actually decoded: the reduction, or metadata that lied, changed the size.
+        # Fit what was actually decoded: the reduction changed the size.
         placement = fit(image.shape[1], image.shape[0], self.width, self.height, self.fit_mode)
         scaled = cv2.resize(image, (placement.width, placement.height), interpolation=cv2.INTER_LINEAR)
         canvas = self._canvas
