@@ -15,6 +15,7 @@ TASK_RESTARTS = Counter(
     "framebus_task_restarts_total", "Background tasks restarted after an unexpected error.", ["task"]
 )
 RESTART_DELAY_SECONDS = 1.0
+STOP_SECONDS = 0.5
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 
@@ -56,16 +57,32 @@ class BackgroundTasks:
         while True:
             try:
                 await factory()
-                if self._stopping:
+                if self._stopping or self._cancelling():
                     return
                 log.error("task %s returned unexpectedly; restarting", name)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._cancelling():
+                    raise  # a task being stopped that fails on its way out is not restarted
                 log.exception("task %s crashed; restarting in %.0fs", name, RESTART_DELAY_SECONDS)
             TASK_RESTARTS.labels(name).inc()
             await asyncio.sleep(RESTART_DELAY_SECONDS)
 
+    @staticmethod
+    def _cancelling() -> bool:
+        # On 3.11 a cancellation can be swallowed by asyncio.wait_for in library code; the
+        # task's own count still says it was asked to stop.
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+
     async def stop(self) -> None:
+        """Cancels every task; one that ignores the cancellation is abandoned after STOP_SECONDS
+        (logged), so shutdown never hangs on it."""
         self._stopping = True
-        await self.cancel(*self._tasks)
+        names = list(self._tasks)
+        try:
+            async with asyncio.timeout(STOP_SECONDS):
+                await self.cancel(*names)
+        except TimeoutError:
+            log.error("tasks did not stop within %.1fs (abandoned): %s", STOP_SECONDS, ", ".join(names))

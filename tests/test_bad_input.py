@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +22,7 @@ from redis.typing import EncodableT, FieldT
 
 from tests.fixtures import ServiceFactory, ServiceProcess, start_service_process, wait_until
 from tests.fixtures.frames import GOOD_JPEG, frame_headers, post, rejected, viewer_seq
-from tests.fixtures.processes import REPO_ROOT, setting_env_names
+from tests.fixtures.processes import run_until_exit
 from tests.fixtures.servers import RedisServer
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -42,6 +40,23 @@ def raw_exchange(port: int, head: bytes, body_start: bytes, timeout: float = 10.
                 break
             received += chunk
         return received
+
+
+RAW_FRAME_HEADERS = (
+    f"X-Frame-Seq: 101\r\nX-Frame-Captured-Ns: {time.time_ns()}\r\n"
+    "X-Frame-Width: 64\r\nX-Frame-Height: 48\r\n"
+).encode()
+
+
+def without_quantization_tables(jpeg: bytes) -> bytes:
+    """A JPEG whose header is well formed but which no decoder can decode (no DQT segment)."""
+    pos, out = 2, jpeg[:2]
+    while jpeg[pos + 1] != 0xDA:  # up to the start of scan
+        length = int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
+        if jpeg[pos + 1] != 0xDB:
+            out += jpeg[pos : pos + 2 + length]
+        pos += 2 + length
+    return out + jpeg[pos:]
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +164,8 @@ def test_ingest_refuses_a_declared_oversized_body_with_413_without_reading_it(
     before = rejected(gateway, "too_large")
     head = (
         b"POST /cameras/huge/frames HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-        b"X-Frame-Seq: 101\r\nX-Frame-Captured-Ns: 1\r\nX-Frame-Width: 64\r\nX-Frame-Height: 48\r\n"
-        b"Content-Length: 1000000000\r\n\r\n"
+        + RAW_FRAME_HEADERS
+        + b"Content-Length: 1000000000\r\n\r\n"
     )
     # Only a few bytes of the announced gigabyte are sent: an answer proves it did not wait for more.
     answer = raw_exchange(gateway.port, head, GOOD_JPEG[:10])
@@ -175,7 +190,7 @@ def test_ingest_times_out_a_body_that_stalls_with_408(gateway: ServiceProcess) -
     before = rejected(gateway, "body_timeout")
     head = (
         b"POST /cameras/slow/frames HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-        b"X-Frame-Seq: 101\r\nX-Frame-Captured-Ns: 1\r\nX-Frame-Width: 64\r\nX-Frame-Height: 48\r\n"
+        + RAW_FRAME_HEADERS
         + f"Content-Length: {len(GOOD_JPEG)}\r\n\r\n".encode()
     )
     answer = raw_exchange(gateway.port, head, GOOD_JPEG[:20], timeout=BODY_TIMEOUT_SECONDS + 8)
@@ -223,12 +238,8 @@ MALFORMED_ENTRIES: list[tuple[str, str, dict[FieldT, EncodableT]]] = [
     ("not_a_jpeg", "bad_entry", {**good_fields(0), "jpeg": os.urandom(500)}),
     ("only_garbage", "bad_entry", {"\x01": os.urandom(64)}),
     ("wrong_camera", "camera_mismatch", good_fields(0, camera="cam9")),
-    # Passes the marker check but does not decode: caught in the render stage.
-    (
-        "undecodable",
-        "undecodable",
-        {**good_fields(0), "jpeg": b"\xff\xd8\xff" + os.urandom(400) + b"\xff\xd9"},
-    ),
+    # A well-formed header that passes the wire check but does not decode: caught in the render stage.
+    ("undecodable", "undecodable", {**good_fields(0), "jpeg": without_quantization_tables(GOOD_JPEG)}),
 ]
 
 
@@ -276,23 +287,11 @@ BAD_SETTINGS = [
     ("viewer", "VIEWER_CAMERAS", "cam0,../etc"),
     ("gateway", "FRAME_STALE_SECONDS", "0"),
     ("gateway", "GATEWAY_MAX_FRAME_BYTES", "lots"),
+    ("gateway", "GATEWAY_BACKPLANE", "kafka"),
+    ("gateway", "CAMERA_IDLE_SECONDS", "0"),
+    ("viewer", "VIEWER_RENDER_BUDGET_SECONDS", "-1"),
+    ("capture", "CAPTURE_IDLE_FPS", "0"),
 ]
-
-
-def run_until_exit(
-    service: str, env: dict[str, str], timeout: float = 20.0
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in setting_env_names()}
-    base.update({"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"})
-    return subprocess.run(
-        [sys.executable, "-m", f"services.{service}"],
-        cwd=REPO_ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(("service", "variable", "value"), BAD_SETTINGS)

@@ -29,9 +29,9 @@ import redis
 
 from shared.jpeg import MAX_FRAME_PIXELS, MAX_PROGRESSIVE_PIXELS, MAX_SIDE
 from shared.runner import HEADER_TIMEOUT_SECONDS, MAX_HALF_OPEN_CONNECTIONS
-from tests.conftest import ServiceFactory
 from tests.fixtures import ServiceProcess, start_service_process, wait_until
 from tests.fixtures.bombs import jpeg_bomb
+from tests.fixtures.factories import ServiceFactory
 from tests.fixtures.servers import RedisServer
 
 BOMBS = {
@@ -263,14 +263,6 @@ def test_gateway_refuses_milliseconds_sent_as_nanoseconds(gateway: ServiceProces
     assert latest_seq(gateway, "clock") == "100"
 
 
-# The gateway's handler (services/gateway/views.py) must call parse_headers() and, on the body,
-# DeclaredMeta.with_jpeg(): until it does, it still needs both headers and trusts them.
-NEEDS_GATEWAY = pytest.mark.xfail(
-    strict=True, reason="gateway ingest must use shared.wire.parse_headers + DeclaredMeta.with_jpeg"
-)
-
-
-@NEEDS_GATEWAY
 def test_gateway_refuses_a_declared_size_that_disagrees_with_the_jpeg(gateway: ServiceProcess) -> None:
     assert post(gateway, "liar", GOOD_JPEG, frame_headers(100))[0] == 204
     status, text = post(gateway, "liar", GOOD_JPEG, frame_headers(101, width=1920, height=1080))
@@ -279,7 +271,6 @@ def test_gateway_refuses_a_declared_size_that_disagrees_with_the_jpeg(gateway: S
     assert latest_seq(gateway, "liar") == "100"
 
 
-@NEEDS_GATEWAY
 def test_gateway_takes_an_absent_size_from_the_jpeg(gateway: ServiceProcess) -> None:
     status, text = post(gateway, "sizeless", GOOD_JPEG, frame_headers(1, width=None, height=None))
     assert status == 204, text

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ServiceFactory
 from tests.fixtures import ServiceProcess, wait_until
+from tests.fixtures.factories import ServiceFactory
 from tests.fixtures.servers import RedisServer
 from tests.test_hostile import GOOD_JPEG
 

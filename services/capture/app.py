@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 
 import cv2
 from aiohttp import web
 
+from services.capture.demand import DemandWatcher
 from services.capture.service import CaptureService
 from services.capture.settings import CaptureSettings
 from services.capture.sinks import make_sinks
@@ -17,19 +16,6 @@ from shared.memory import keep_frame_buffers_mapped
 from shared.tasks import BackgroundTasks
 
 SERVICE = web.AppKey("capture_service", CaptureService)
-# The pipeline's tasks end at once when cancelled; if one ever swallowed its cancellation
-# (Python 3.11's wait_for could), shutdown must still finish within its grace time.
-STOP_TASKS_SECONDS = 0.5
-log = logging.getLogger("framebus.capture")
-
-
-async def _stop_within(tasks: BackgroundTasks, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await tasks.stop()
-    except TimeoutError:
-        # The timeout cancelled stop()'s gather, which cancelled every task a second time.
-        log.error("background tasks did not stop within %.1fs of shutdown; abandoned", seconds)
 
 
 def create_app(settings: CaptureSettings) -> web.Application:
@@ -43,7 +29,12 @@ def create_app(settings: CaptureSettings) -> web.Application:
         cv2.setNumThreads(1)
         keep_frame_buffers_mapped()  # every read allocates a frame-sized array
         sinks = make_sinks(settings)
-        service = CaptureService(settings, sinks)
+        demand = (
+            DemandWatcher(settings.redis_url, settings.camera_id, settings.capture_idle_fps)
+            if settings.capture_on_demand
+            else None
+        )
+        service = CaptureService(settings, sinks, demand)
         app[SERVICE] = service
         readiness.add("source", service.source_readiness)
         for sink in sinks:
@@ -53,11 +44,15 @@ def create_app(settings: CaptureSettings) -> web.Application:
         tasks.start("encode_and_publish", service.encode_and_publish)
         for sink in sinks:
             tasks.start(f"publish_{sink.transport}", sink.run)
+        if demand is not None:
+            tasks.start("watch_demand", demand.run)
         yield
-        await _stop_within(tasks, STOP_TASKS_SECONDS)
+        await tasks.stop()  # bounded: a task that swallowed its cancellation is abandoned
         service.close()
         for sink in sinks:
             await sink.close()
+        if demand is not None:
+            await demand.close()
 
     app.cleanup_ctx.append(pipeline)
     return app

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 
 from services.capture import metrics
+from services.capture.demand import DemandWatcher
 from services.capture.pacing import Pacer
 from services.capture.settings import CaptureSettings
 from services.capture.sinks import EncodedFrame, FrameSink
@@ -31,9 +32,12 @@ class SourceLost(Exception):
 
 
 class CaptureService:
-    def __init__(self, settings: CaptureSettings, sinks: list[FrameSink]) -> None:
+    def __init__(
+        self, settings: CaptureSettings, sinks: list[FrameSink], demand: DemandWatcher | None = None
+    ) -> None:
         self.settings = settings
         self.sinks = sinks
+        self.demand = demand  # CAPTURE_ON_DEMAND: a trickle while no consumer wants frames
         self.camera = settings.camera_id
         self.freshness = Freshness()
         self.source_state = "not opened yet"
@@ -135,8 +139,12 @@ class CaptureService:
         loop = asyncio.get_running_loop()
         params = [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
         while True:
+            await self._a_sink_is_free()
             frame, captured_ns = await self._captured.get()
             self._encoder_took.set()
+            if self.demand is not None and not self.demand.admit():
+                metrics.FRAMES_DROPPED.labels(self.camera, "encode", "no_demand").inc()
+                continue
             started = time.perf_counter()
             ok, buffer = await loop.run_in_executor(self._encoder, cv2.imencode, ".jpg", frame, params)
             self._encode_seconds.observe(time.perf_counter() - started)
@@ -151,6 +159,16 @@ class CaptureService:
             encoded = EncodedFrame(meta, jpeg)
             for sink in self.sinks:
                 sink.slot.put(encoded)
+
+    async def _a_sink_is_free(self) -> None:
+        """Pacing: encode only when some sink has taken the last frame, so an unthrottled source
+        does not encode frames that every transport would only supersede."""
+        waits = [asyncio.ensure_future(sink.slot.wait_empty()) for sink in self.sinks]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def close(self) -> None:
         self._encoder.shutdown(wait=False, cancel_futures=True)

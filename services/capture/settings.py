@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.settings import CameraId, CommonSettings, HttpUrl, Port, RedisUrl, env_alias
 
@@ -27,6 +27,9 @@ class CaptureSettings(CommonSettings):
         default="redis", validation_alias=env_alias("CAPTURE_TRANSPORT", "TRANSPORT")
     )
     jpeg_quality: int = Field(default=80, ge=1, le=100)
+    # Opt-in: encode at full rate only while a consumer signals demand (docs/operations.md).
+    capture_on_demand: bool = False
+    capture_idle_fps: float = Field(default=1.0, gt=0, le=30)
     # CAPTURE_REDIS_URL lets one environment give capture its own Redis ACL user (deploy/redis/).
     redis_url: RedisUrl = Field(
         default="redis://localhost:6379/0", validation_alias=env_alias("CAPTURE_REDIS_URL", "REDIS_URL")
@@ -45,6 +48,15 @@ class CaptureSettings(CommonSettings):
     @classmethod
     def _blank_token_means_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _on_demand_needs_redis(self) -> CaptureSettings:
+        if self.capture_on_demand and "redis" not in self.transports:
+            raise ValueError(
+                "CAPTURE_ON_DEMAND needs a Redis transport (CAPTURE_TRANSPORT=redis or both): "
+                "consumers signal their demand on Redis"
+            )
+        return self
 
     @property
     def transports(self) -> tuple[str, ...]:

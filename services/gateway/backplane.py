@@ -35,7 +35,7 @@ PING_SECONDS = 2.0
 
 def _malformed(reason: str, detail: str) -> None:
     MALFORMED.labels("redis", reason).inc()
-    malformed_log.warning("skipped a malformed frame on the backplane: %s", detail)
+    malformed_log.warning("skipped a malformed frame on the backplane: %s", detail, key=reason)
 
 
 class RedisBackplane(GatewayFrames):

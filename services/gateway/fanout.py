@@ -13,12 +13,14 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway import metrics
 from services.gateway.hub import CameraHub
-from shared.logs import RateLimitedLog
+from shared.logs import ChurnLog, RateLimitedLog
 from shared.newest import BroadcastClosed
 from shared.wire import PULL_REQUEST, to_ws_message
 
 log = logging.getLogger("framebus.gateway")
 stall_log = RateLimitedLog(log)
+# Joins and leaves are worth a line each, but 500 connects in a second must not write 1000.
+churn_log = ChurnLog(log, "subscriber")
 
 # Subscribers send nothing but "next" and control frames: a small bound keeps a peer from
 # making the gateway buffer large messages.
@@ -67,7 +69,7 @@ class Subscriber:
             await self.ws.close(code=WSCloseCode.GOING_AWAY)
             return
         metrics.SUBSCRIBERS.labels(self.camera).inc()
-        log.info("subscriber joined camera %s", self.camera)
+        churn_log.joined("subscriber joined camera %s", self.camera)
         seen = 0
         try:
             while not self.ws.closed:
@@ -92,7 +94,7 @@ class Subscriber:
             await self.ws.close(code=WSCloseCode.GOING_AWAY)
         finally:
             metrics.SUBSCRIBERS.labels(self.camera).dec()
-            log.info("subscriber left camera %s", self.camera)
+            churn_log.left("subscriber left camera %s", self.camera)
 
     def _evict(self, stall_seconds: float) -> None:
         # A close frame would queue behind the unread data: drop the connection instead.

@@ -25,8 +25,7 @@ from shared.wire import (
     HEADER_CAMERA,
     WS_HEARTBEAT_SECONDS,
     WireError,
-    check_jpeg,
-    from_headers,
+    parse_headers,
     to_headers,
 )
 
@@ -41,7 +40,7 @@ WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 
 def _reject(status: Callable[..., web.HTTPException], reason: str, message: str) -> web.HTTPException:
     metrics.FRAMES_REJECTED.labels(reason).inc()
-    reject_log.warning("rejected ingest (%s): %s", reason, message)
+    reject_log.warning("rejected ingest (%s): %s", reason, message, key=reason)
     return status(text=message + "\n")
 
 
@@ -75,14 +74,14 @@ async def ingest_frame(request: web.Request) -> web.Response:
         # Refuse from the headers alone: the body is never read.
         raise _reject(_too_large(limit), "too_large", f"frame exceeds {limit} bytes")
     try:
-        meta = from_headers(camera, request.headers)
+        declared = parse_headers(camera, request.headers)
     except WireError as exc:
         raise _reject(web.HTTPBadRequest, "bad_headers", str(exc)) from None
     jpeg = await _read_body(request, limit, settings.gateway_body_timeout_seconds)
     try:
-        check_jpeg(jpeg)
-    except WireError as exc:
-        raise _reject(web.HTTPBadRequest, "not_jpeg", str(exc)) from None
+        meta = declared.with_jpeg(jpeg)
+    except WireError as exc:  # exc.reason: not_jpeg, too_many_pixels or size_mismatch
+        raise _reject(web.HTTPBadRequest, exc.reason, str(exc)) from None
     try:
         await request.app[FRAMES].accept(meta, jpeg)
     except TooManyCameras as exc:

@@ -29,7 +29,7 @@ malformed_log = RateLimitedLog(log)
 def make_upstream(settings: ViewerSettings) -> Upstream:
     def malformed(reason: str, detail: str) -> None:
         metrics.MALFORMED.labels(settings.transport, reason).inc()
-        malformed_log.warning("skipped a malformed %s frame: %s", settings.transport, detail)
+        malformed_log.warning("skipped a malformed %s frame: %s", settings.transport, detail, key=reason)
 
     if settings.transport == "redis":
         return RedisUpstream(settings.redis_url, malformed, settings.camera_idle_seconds)

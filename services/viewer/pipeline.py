@@ -23,6 +23,7 @@ from services.viewer.sizes import SizedSnapshots, SourceFrame
 from services.viewer.stats import CameraSummary, RollingStats
 from shared.health import CheckResult, Freshness
 from shared.newest import Broadcast, BroadcastClosed, NewestSlot
+from shared.sequence import count_gap, is_sequence_jump
 from shared.wire import FrameMeta
 
 log = logging.getLogger("framebus.viewer")
@@ -77,7 +78,9 @@ class CameraPipeline:
         else:
             if superseded:
                 self.drop("receive", "superseded", superseded)
-            if self._last_seq is not None and (gap := meta.seq - self._last_seq - 1 - superseded) > 0:
+            if is_sequence_jump(self._last_seq, meta.seq, superseded):
+                self.drop("receive", "sequence_jump")  # a forged or reset seq: one event, not billions
+            elif gap := count_gap(self._last_seq, meta.seq, superseded):
                 self.drop("receive", "upstream_gap", gap)
         self._last_seq = meta.seq
         received_ns = time.time_ns()

@@ -16,10 +16,13 @@ from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
 from services.viewer.sizes import SNAPSHOT_WIDTHS
 from shared.auth import grant_of
+from shared.logs import ChurnLog
 from shared.settings import is_camera_id
 from shared.wire import HEADER_CAMERA, HEADER_SEQ
 
 log = logging.getLogger("framebus.viewer")
+# Joins and leaves are worth a line each, but 500 connects in a second must not write 1000.
+churn_log = ChurnLog(log, "viewer")
 
 SERVICE = web.AppKey("service", ViewerService)
 SETTINGS = web.AppKey("settings", ViewerSettings)
@@ -60,7 +63,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
     gauge = metrics.MJPEG_CLIENTS.labels(pipeline.camera)
     gauge.inc()
     peer = request.remote or "?"
-    log.info("viewer joined camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
+    churn_log.joined("viewer joined camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
     client: StreamClient | None = None
     try:
         # Chunked on HTTP/1.1 by our choice, so the fan-out knows the framing it must write.
@@ -82,7 +85,7 @@ async def stream_mjpeg(request: web.Request) -> web.StreamResponse:
             pipeline.fanout.remove(client)
         streams.discard(response)
         gauge.dec()
-        log.info("viewer left camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
+        churn_log.left("viewer left camera %s from %s (%d streams open)", pipeline.camera, peer, len(streams))
     return response
 
 

@@ -8,8 +8,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shared.jpeg import (
     MAX_FRAME_PIXELS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ JPEG = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
 def headers(camera: str, seq: int) -> dict[str, str]:
     return {
         "Content-Type": "image/jpeg",
-        **to_headers(FrameMeta(camera, seq, 1_000 + seq, 2_000 + seq, 64, 48)),
+        **to_headers(FrameMeta(camera, seq, time.time_ns(), time.time_ns(), 64, 48)),
     }
 
 
@@ -68,7 +69,10 @@ async def test_slow_subscriber_skips_to_the_newest_frame_and_the_skips_are_count
     big = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
     def meta(seq: int) -> dict[str, str]:
-        return {"Content-Type": "image/jpeg", **to_headers(FrameMeta("cam0", seq, seq, seq, 1280, 720))}
+        return {
+            "Content-Type": "image/jpeg",
+            **to_headers(FrameMeta("cam0", seq, time.time_ns(), time.time_ns(), 1280, 720)),
+        }
 
     await client.post("/cameras/cam0/frames", data=big, headers=meta(1))
     async with client.ws_connect("/cameras/cam0/ws", max_msg_size=0) as ws:
