@@ -32,6 +32,7 @@ from shared.runner import HEADER_TIMEOUT_SECONDS, MAX_HALF_OPEN_CONNECTIONS
 from tests.fixtures import ServiceProcess, start_service_process, wait_until
 from tests.fixtures.bombs import jpeg_bomb
 from tests.fixtures.factories import ServiceFactory
+from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
 
 BOMBS = {
@@ -181,29 +182,31 @@ def test_viewer_following_redis_skips_decompression_bombs_stays_small_and_keeps_
             "VIEWER_CAMERAS": "bomber",
         },
     )
-    wait_until(lambda: rendered(viewer, "cam0") > 5, timeout=20, message=viewer.log_tail)
-    client = redis.Redis.from_url(redis_server.url)
-    client.sadd("framebus:cameras", "bomber")
-    before_malformed = malformed_total(viewer)
-    seq = 1
-    for _ in range(3):  # every kind, three times, declared both plausibly and as the claim
-        for bomb in BOMBS.values():
-            for declared in ((640, 480), (MAX_SIDE, MAX_SIDE)):
-                client.xadd("framebus:frames:bomber", bomb_fields("bomber", seq, bomb, declared))  # type: ignore[arg-type]
-                seq += 1
-                # Added one at a time, waited for: the newest-wins reader would otherwise skip some.
-                wait_until(
-                    lambda s=seq: malformed_total(viewer) >= before_malformed + s - 1,  # type: ignore[misc]
-                    timeout=10,
-                    message=viewer.log_tail,
-                )
-    healthy_before = rendered(viewer, "cam0")
-    wait_until(lambda: rendered(viewer, "cam0") >= healthy_before + 10, timeout=10, message=viewer.log_tail)
-    peak = vm_hwm_mb(viewer.pid)
-    assert peak < VIEWER_PEAK_RSS_BOUND_MB, f"viewer peaked at {peak:.0f} MB"
-    assert rendered(viewer, "bomber") == 0
-    assert viewer.metric("framebus_task_restarts_total") in (None, 0.0)
-    assert "Traceback" not in viewer.log_text()
+    with watching(viewer, "cam0", "bomber"):
+        wait_until(lambda: rendered(viewer, "cam0") > 5, timeout=20, message=viewer.log_tail)
+        client = redis.Redis.from_url(redis_server.url)
+        before_malformed = malformed_total(viewer)
+        seq = 1
+        for _ in range(3):  # every kind, three times, declared both plausibly and as the claim
+            for bomb in BOMBS.values():
+                for declared in ((640, 480), (MAX_SIDE, MAX_SIDE)):
+                    client.xadd("framebus:frames:bomber", bomb_fields("bomber", seq, bomb, declared))  # type: ignore[arg-type]
+                    seq += 1
+                    # Added one at a time, waited for: the newest-wins reader would otherwise skip some.
+                    wait_until(
+                        lambda s=seq: malformed_total(viewer) >= before_malformed + s - 1,  # type: ignore[misc]
+                        timeout=10,
+                        message=viewer.log_tail,
+                    )
+        healthy_before = rendered(viewer, "cam0")
+        wait_until(
+            lambda: rendered(viewer, "cam0") >= healthy_before + 10, timeout=10, message=viewer.log_tail
+        )
+        peak = vm_hwm_mb(viewer.pid)
+        assert peak < VIEWER_PEAK_RSS_BOUND_MB, f"viewer peaked at {peak:.0f} MB"
+        assert rendered(viewer, "bomber") == 0
+        assert viewer.metric("framebus_task_restarts_total") in (None, 0.0)
+        assert "Traceback" not in viewer.log_text()
     assert capture.running
     client.close()
 

@@ -21,15 +21,16 @@ import pytest
 
 from tests.fixtures import ServiceProcess, wait_until
 from tests.fixtures.factories import ServiceFactory
+from tests.fixtures.frames import GOOD_JPEG
+from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
-from tests.test_hostile import GOOD_JPEG
 
 ROUNDS = 15
 GRACE_SECONDS = 2.0
 # Python's faulthandler dumps every thread's stack on SIGABRT: what a hung service was doing.
 DIAGNOSTICS: dict[str, str | None] = {"PYTHONFAULTHANDLER": "1"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 
 def stop_and_check(service: ServiceProcess, round_no: int) -> None:
@@ -129,29 +130,6 @@ def rendered(viewer: ServiceProcess) -> float:
     return viewer.metric("framebus_frames_rendered_total", {"camera": "cam0"}) or 0.0
 
 
-@contextlib.contextmanager
-def watching(viewer: ServiceProcess) -> Iterator[None]:
-    """One browser-like client reading the MJPEG stream while the viewer is stopped."""
-    stop = threading.Event()
-
-    def run() -> None:
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            connection = http.client.HTTPConnection("127.0.0.1", viewer.port, timeout=2)
-            connection.request("GET", "/stream.mjpg")
-            response = connection.getresponse()
-            while not stop.is_set() and response.read(65536):
-                pass
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 def test_viewer_following_a_live_camera_stops_on_sigterm_in_every_round(
     redis_server: RedisServer, start_service: ServiceFactory
 ) -> None:
@@ -159,7 +137,7 @@ def test_viewer_following_a_live_camera_stops_on_sigterm_in_every_round(
     env: dict[str, str | None] = {"REDIS_URL": redis_server.url, "TRANSPORT": "redis", "CAMERA_ID": "cam0"}
     for round_no in range(1, ROUNDS + 1):
         viewer = start_service("viewer", {**env, **DIAGNOSTICS})
-        wait_until(lambda v=viewer: rendered(v) > 5, timeout=15, message=viewer.log_tail)  # type: ignore[misc]
-        with watching(viewer):
+        with watching(viewer, "cam0"):  # a browser: the viewer renders only what is watched
+            wait_until(lambda v=viewer: rendered(v) > 5, timeout=15, message=viewer.log_tail)  # type: ignore[misc]
             settle()
             stop_and_check(viewer, round_no)

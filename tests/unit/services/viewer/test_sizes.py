@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -17,7 +18,8 @@ def source(seq: int) -> SourceFrame:
     image = np.full((360, 640, 3), seq * 20 % 255, np.uint8)
     ok, encoded = cv2.imencode(".jpg", image)
     assert ok
-    return SourceFrame(FrameMeta("cam0", seq, 1, 1, 640, 360), encoded.tobytes())
+    now = time.time_ns()
+    return SourceFrame(FrameMeta("cam0", seq, now, now, 640, 360), encoded.tobytes())
 
 
 class CountingExecutor(ThreadPoolExecutor):
