@@ -149,7 +149,7 @@ def test_every_recipe_in_the_protocol_doc_is_tested() -> None:
     tested = {
         "redis-cameras", "redis-newest-jpeg", "redis-newest-meta", "redis-cli-producer",
         "ffmpeg-curl-producer", "curl-post-jpeg", "curl-latest", "node-ws-consumer",
-        "ffmpeg-viewer-mjpeg", "python-motion-score",
+        "ffmpeg-viewer-mjpeg", "python-motion-score", "redis-demand",
     }  # fmt: skip
     assert set(recipes()) == tested
 
@@ -255,3 +255,16 @@ def test_motion_score_example_prints_a_score_per_new_frame(shell: Shell) -> None
     seqs = [int(seq) for seq, _ in scores]
     assert seqs == sorted(set(seqs))
     assert all(0.0 <= float(score) <= 255.0 for _, score in scores)
+
+
+def test_the_demand_recipe_sets_a_short_lived_marker_and_wakes_subscribers(
+    shell: Shell, stream: redis.Redis
+) -> None:
+    listener = stream.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe("framebus:demand")
+    shell.run("redis-demand")
+    assert stream.get("framebus:demand:cam0") == b"1"
+    assert 0 < stream.pttl("framebus:demand:cam0") <= 3000  # it expires unless refreshed
+    message = wait_until(lambda: listener.get_message(timeout=0.1), timeout=5)
+    assert message["data"] == b"cam0"
+    listener.close()
