@@ -89,15 +89,16 @@ class Cases:
             f"{figures.latency_floor_s * 1e3:.2f} ms"
         )
 
-    def framebus(self, transport: str, size: str) -> None:
-        stack = Stack(transport, self.workdir / f"framebus-{transport}-{size}")
+    def framebus(self, transport: str, size: str, backplane: bool = False) -> None:
+        label = f"{transport}-backplane" if backplane else transport
+        stack = Stack(transport, self.workdir / f"framebus-{label}-{size}", backplane=backplane)
         try:
             # Frames pre-decoded in both modes (as the classic senders do): a camera's H.264/RTSP
             # decode costs the same whatever carries the frames afterwards.
             preload = {"CAPTURE_PRELOAD_FRAMES": str(self.timing.preload)}
             modes = {"camera": preload, "max": {**preload, "CAPTURE_FPS": "0"}}
             for mode, env in modes.items():
-                name = f"framebus-{transport}-{size}-{mode}"
+                name = f"framebus-{label}-{size}-{mode}"
                 self.plan.say(f"{name}: measuring {self.timing.measure:g}s")
                 capture_env = {"CAPTURE_SOURCE": str(self.clip(size)), **env}
                 result = framebus_case(stack, name, capture_env, self.timing, size, mode)
@@ -112,7 +113,7 @@ class Cases:
         self.plan.say(report.one_line(result))
 
     def fanout(self) -> None:
-        stack = Stack("redis", self.workdir / "fanout")
+        stack = Stack("redis", self.workdir / "fanout", watched=())  # the readers are the watchers
         try:
             stack.start_capture({"CAPTURE_SOURCE": str(self.clip("720p"))}).wait_status("/readyz", 60)
             for readers in (1, 10) if self.quick else (1, 10, 100):
@@ -126,8 +127,12 @@ class Cases:
             stack.close()
 
     def cameras(self) -> None:
-        steps = [1, 2, 4, 6, 8, 12, 16]
-        viewer_env = {"VIEWER_CAMERAS": ",".join(f"cam{i}" for i in range(max(steps)))}
+        steps = [1, 2, 4, 8, 12, 16, 24, 32]
+        # Every camera followed, one watched (cam0): the others cost their capture alone.
+        viewer_env = {
+            "VIEWER_CAMERAS": ",".join(f"cam{i}" for i in range(max(steps))),
+            "VIEWER_MAX_CAMERAS": str(max(steps)),
+        }
         stack = Stack("redis", self.workdir / "cameras", viewer_env)
         try:
             cam_timing = Timing(warm=3.0, measure=8.0, preload=30)
@@ -152,6 +157,10 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
             plan.add(
                 f"framebus {transport} {size}", 2 * per_case + 2, partial(cases.framebus, transport, size)
             )
+        # Issue 10: HTTP ingest -> gateway -> Redis backplane -> WebSocket (the viewer), vs in memory.
+        plan.add(
+            "framebus http+backplane 720p", 2 * per_case + 2, partial(cases.framebus, "http", "720p", True)
+        )
     if "classic" in only:
         for kind, fps in itertools.product(("redis", "http"), (0.0,) if quick else (30.0, 0.0)):
             label = f"classic {kind} {'unpaced' if not fps else '30 fps'}"

@@ -112,21 +112,39 @@ def _camera_rate(out: Verdicts, run: BenchRun, cam: FramebusResult, floor: Floor
     p50, p99 = cam.latency.p50_ms, cam.latency.p99_ms
     if p50 is not None and p99 is not None:
         floor_ms = floor.latency_floor_s * 1e3
-        # 1.5x the codec floor plus 1 ms for the hops, as a ratio of the floor.
-        out.check(f"{prefix}: p50 / codec floor", p50 / floor_ms, Target("<=", 1.5 + 1 / floor_ms))
-        out.check(f"{prefix}: p99 / p50", p99 / p50, Target("<=", 2))
+        out.check(f"{prefix}: p50 / codec floor", p50 / floor_ms, Target("<=", 1.25))
+        out.check(f"{prefix}: p99 / p50", p99 / p50, Target("<=", 1.5))
     classic_cpu, total = _classic_cpu(run), cam.cpu_ms_per_frame.get("total")
     if classic_cpu and total is not None:
-        out.check(f"{prefix}: CPU/frame vs classic redis", total / classic_cpu, Target("<=", 0.5))
+        out.check(f"{prefix}: CPU/frame vs classic redis", total / classic_cpu, Target("<=", 0.55))
+    if total is not None:
+        # The work no design can avoid: encode + render, plus decoding the source (pre-decoded
+        # here, so 0), hence the codec floor itself.
+        floor_ms = floor.latency_floor_s * 1e3
+        out.check(f"{prefix}: CPU/frame vs codec floor", total / floor_ms, Target("<=", 1.15))
 
 
 def _max_rate(out: Verdicts, run: BenchRun, top: FramebusResult, floor: Floor) -> None:
     prefix = f"{top.transport} {top.size} max rate"
     out.check(f"{prefix}: fps", top.fps, Target(">=", 200) if top.size == "720p" else None)
-    out.check(f"{prefix}: fraction of 1/(slowest stage)", top.fps / floor.max_fps_floor, Target(">=", 0.75))
+    out.check(f"{prefix}: fraction of 1/(slowest stage)", top.fps / floor.max_fps_floor, Target(">=", 0.9))
     classic_max = [r.fps for r in run.classic if r.mode == "max"]
     if classic_max and top.size == "720p":
         out.check(f"{prefix}: x best classic unpaced", top.fps / max(classic_max), Target(">=", 3))
+
+
+def _backplane(out: Verdicts, run: BenchRun) -> None:
+    """Issue 10: the Redis backplane costs at most 1 ms of p50 over the in-memory gateway."""
+    bus = _find(run.framebus, "http-backplane", "720p", "camera")
+    memory = _find(run.framebus, "http", "720p", "camera")
+    if bus is None:
+        return
+    out.check(
+        "http+backplane 720p camera rate: delivered fraction", bus.delivered_fraction, Target(">=", 1.0)
+    )
+    if memory is not None and bus.latency.p50_ms is not None and memory.latency.p50_ms is not None:
+        added = bus.latency.p50_ms - memory.latency.p50_ms
+        out.check("http+backplane 720p: p50 added over the in-memory gateway (ms)", added, Target("<=", 1.0))
 
 
 def ratios(run: BenchRun) -> list[str]:
@@ -143,15 +161,17 @@ def ratios(run: BenchRun) -> list[str]:
                 _camera_rate(out, run, cam, floor)
             if top := _find(run.framebus, transport, size, "max"):
                 _max_rate(out, run, top, floor)
+    _backplane(out, run)
     fan = {r.readers: r for r in run.fanout}
     if 1 in fan and max(fan) > 1:
         most = max(fan)
         extra = fan[most].viewer_cpu_per_second / fan[1].viewer_cpu_per_second - 1
-        target = Target("<", 0.15) if most == 100 else None
+        target = Target("<=", 0.10) if most == 100 else None
         out.check(f"fan-out: viewer CPU with {most} readers vs 1 (extra, fraction)", extra, target)
     if run.cameras:
         cams = run.cameras
-        out.check(f"cameras carried at 720p@{cams.fps_per_camera:g} fps (< 1% drops)", cams.carried)
+        label = f"cameras carried at 720p@{cams.fps_per_camera:g} fps, one watched (no drops)"
+        out.check(label, cams.carried, Target(">=", 24))
     return out.lines
 
 

@@ -3,52 +3,77 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from pathlib import Path
 
 from bench.procs import Proc, Redis, Scrape, Service, drops_by_reason, metric_sum
 from bench.results import Counts
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 class Stack:
-    """Upstream (redis-server or gateway) + one viewer writing a latency log; captures come and go."""
+    """Upstream (redis-server or gateway) + one viewer writing a latency log; captures come and go.
 
-    def __init__(self, transport: str, workdir: Path, viewer_env: dict[str, str] | None = None) -> None:
+    The viewer renders only watched cameras, so one browser-like reader watches ``watched`` (cam0
+    by default) for the stack's life; its own CPU is not counted as framebus's.
+    """
+
+    def __init__(
+        self,
+        transport: str,
+        workdir: Path,
+        viewer_env: dict[str, str] | None = None,
+        watched: tuple[str, ...] = ("cam0",),
+        backplane: bool = False,
+    ) -> None:
         self.transport = transport
+        self.label = f"{transport}-backplane" if backplane else transport  # the name in results
         self.workdir = workdir
         self.latency_log = workdir / "latency.csv"
         self.redis: Redis | None = None
         self.gateway: Service | None = None
         self.captures: list[Service] = []
+        self.watchers: list[Proc] = []
         self._env: dict[str, str] = {"TRANSPORT": transport, "LOG_LEVEL": "WARNING"}
         try:
-            if transport == "redis":
+            if transport == "redis" or backplane:
                 self.redis = Redis(workdir)
                 self._env["REDIS_URL"] = self.redis.url
-            else:
-                self.gateway = Service("gateway", dict(self._env), workdir)
+            if transport == "http":
+                # With the backplane, the gateway's ingest goes onto Redis and its WebSocket
+                # subscribers (the viewer) are served from Redis: the bus path of compose.
+                gateway_env = {**self._env, "GATEWAY_BACKPLANE": "redis" if backplane else "none"}
+                self.gateway = Service("gateway", gateway_env, workdir)
                 self.gateway.wait_status("/livez")
                 self._env["GATEWAY_URL"] = self.gateway.url
             env = {**self._env, "VIEWER_LATENCY_LOG": str(self.latency_log), **(viewer_env or {})}
             self.viewer = Service("viewer", env, workdir)
             self.viewer.wait_status("/livez")
+            for camera in watched:
+                self.watch(camera)
         except BaseException:
             self.close()
             raise
 
-    @property
-    def upstream(self) -> Proc:
-        proc = self.redis or self.gateway
-        assert proc is not None
-        return proc
-
     def procs(self) -> list[Proc]:
-        return [*self.captures, self.upstream, self.viewer]
+        upstream = [proc for proc in (self.redis, self.gateway) if proc is not None]
+        return [*self.captures, *upstream, self.viewer]
 
     def start_capture(self, env: dict[str, str], camera: str = "cam0") -> Service:
         label = f"capture-{camera}" if camera != "cam0" else "capture"
         capture = Service("capture", {**self._env, "CAMERA_ID": camera, **env}, self.workdir, label)
         self.captures.append(capture)
         return capture
+
+    def watch(self, camera: str, readers: int = 1) -> Proc:
+        """``readers`` MJPEG clients on the camera (bench/readers.py), like browsers watching it."""
+        url = f"{self.viewer.url}/stream.mjpg?camera={camera}"
+        argv = [sys.executable, "-m", "bench.readers", url, str(readers)]
+        watcher = Proc(f"watch-{camera}", argv, {**os.environ, "PYTHONPATH": str(ROOT)}, self.workdir)
+        self.watchers.append(watcher)
+        return watcher
 
     def stop_captures(self) -> None:
         for capture in self.captures:
@@ -65,6 +90,9 @@ class Stack:
 
     def close(self) -> None:
         self.stop_captures()
+        for watcher in self.watchers:
+            with contextlib.suppress(Exception):
+                watcher.stop()
         for proc in (getattr(self, "viewer", None), self.gateway, self.redis):
             if proc is not None:
                 with contextlib.suppress(Exception):
