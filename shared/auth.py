@@ -288,13 +288,15 @@ class AccessPolicy:
 
     def _grant_for(self, token: str | None, rule: Rule) -> Grant:
         static = self.static_publish_token
+        if self.secret is None and rule.action != PUBLISH:
+            # Legacy mode (GATEWAY_TOKEN only): reads stay open, whatever token a client sends
+            # (a client library that sends GATEWAY_TOKEN everywhere must not be refused a read).
+            return OPEN_GRANT
         if token is not None and static is not None and hmac.compare_digest(token.encode(), static.encode()):
             return Grant((Scope(PUBLISH, "*"),), via="GATEWAY_TOKEN")
         if self.secret is None:
-            # Legacy mode (GATEWAY_TOKEN only): ingest is protected as before, reads stay open.
-            if rule.action == PUBLISH:
-                raise Denied(401, "missing or wrong bearer token")
-            return OPEN_GRANT
+            # Legacy mode: ingest is protected as before.
+            raise Denied(401, "missing or wrong bearer token")
         if token is None:
             raise Denied(401, "missing bearer token (Authorization: Bearer <token>, or ?token=)")
         return verify(self.secret, token)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 
 from tests.fixtures import wait_until
-from tests.fixtures.processes import ServiceProcess
+from tests.fixtures.processes import ServiceProcess, watching
 from tests.fixtures.servers import RedisServer
 
 
@@ -17,7 +17,8 @@ def test_services_write_one_json_object_per_line_when_asked(
     capture = start_service("capture", common)
     viewer = start_service("viewer", common)
     viewer.wait_ready()
-    wait_until(lambda: "camera cam0: signal" in viewer.log_text(), timeout=10)
+    with watching(viewer, "cam0"):  # the viewer renders, and says "signal", once someone watches
+        wait_until(lambda: "camera cam0: signal" in viewer.log_text(), timeout=10)
     for service in (capture, viewer):
         service.terminate()
         lines = [line for line in service.log_text().splitlines() if line.strip()]

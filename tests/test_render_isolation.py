@@ -12,7 +12,7 @@ import numpy as np
 
 from tests.fixtures import wait_until
 from tests.fixtures.frames import post_frame
-from tests.fixtures.processes import ServiceProcess
+from tests.fixtures.processes import ServiceProcess, watching
 
 Start = Callable[..., ServiceProcess]
 COSTLY = (3000, 3000)  # a progressive 9 MP JPEG: ~0.2 s to decode even at 1/8 scale here
@@ -70,12 +70,14 @@ def test_costly_frames_of_two_cameras_leave_a_healthy_camera_its_rate(start_serv
         },
     )
     viewer.wait_ready()
-    alone = shown_fps(viewer, "cam0")
-    with costly_senders(gateway, ["bad1", "bad2"], fps=8):
-        wait_until(lambda: viewer.get_json("/api/stats?camera=bad1")[1]["degraded"], timeout=10)
-        beside_bad_ones = shown_fps(viewer, "cam0")
-        _, ready = viewer.get_json("/readyz")
-        assert viewer.metric("framebus_camera_degraded", {"camera": "bad2"}) == 1
+    with watching(viewer, "cam0", "bad1", "bad2"):  # rendered only while watched
+        wait_until(lambda: shown_fps(viewer, "cam0", 1.0) > 20, timeout=10)
+        alone = shown_fps(viewer, "cam0")
+        with costly_senders(gateway, ["bad1", "bad2"], fps=8):
+            wait_until(lambda: viewer.get_json("/api/stats?camera=bad1")[1]["degraded"], timeout=10)
+            beside_bad_ones = shown_fps(viewer, "cam0")
+            _, ready = viewer.get_json("/readyz")
+            assert viewer.metric("framebus_camera_degraded", {"camera": "bad2"}) == 1
     assert "bad1" in ready["checks"]["cameras"]["detail"]
     assert not viewer.get_json("/api/stats?camera=cam0")[1]["degraded"]
     # Without isolation both render threads decode the costly frames and cam0 falls to a few fps.
