@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -20,11 +23,13 @@ from bench import report
 from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
 from bench.clip import CACHE, clip_path
 from bench.floor import measure_floor
-from bench.procs import ServiceDied
-from bench.results import BenchRun, Machine
+from bench.procs import Redis, ServiceDied
+from bench.results import BenchRun, LibraryResult, Machine
 from bench.stack import Stack
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+MEASURE_CLIENT = ROOT / "examples" / "algorithm" / "measure_client.py"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP_SECONDS = 10
 
@@ -126,6 +131,10 @@ class Cases:
         finally:
             stack.close()
 
+    def library(self) -> None:
+        self.run.library = lib = library_case(self.workdir, 5.0 if self.quick else 10.0)
+        self.plan.say(f"library: p50 +{lib.p50_added_ms:.2f} ms, 2-worker pool x{lib.pool_ratio:.2f}")
+
     def cameras(self) -> None:
         steps = [1, 2, 4, 8, 12, 16, 24, 32]
         # Every camera followed, one watched (cam0): the others cost their capture alone.
@@ -141,10 +150,33 @@ class Cases:
             stack.close()
 
 
+def library_case(workdir: Path, seconds: float) -> LibraryResult:
+    """The client library's overhead over a raw XREAD reader, and a 2-worker pool's gain."""
+    redis = Redis(workdir / "library")
+    try:
+        figures = {}
+        for command in (["overhead", "--seconds", str(seconds)], ["pool", "--seconds", str(seconds)]):
+            argv = [sys.executable, str(MEASURE_CLIENT), "--url", redis.url, *command]
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            out = subprocess.run(
+                argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True
+            )
+            figures[command[0]] = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        redis.stop()
+    pool = figures["pool"]
+    return LibraryResult(
+        p50_added_ms=float(figures["overhead"]["p50_added_ms"]),
+        pool_one_worker=int(pool["one_worker"]),
+        pool_two_workers=int(pool["two_workers"]),
+        pool_ratio=float(pool["ratio"]),
+    )
+
+
 def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
     quick = args.quick
     sizes = ["720p"] if quick else ["720p", "1080p"]
-    only = set(args.only.split(",")) if args.only else {"framebus", "classic", "fanout", "cameras"}
+    only = set(args.only.split(",")) if args.only else {"framebus", "classic", "fanout", "cameras", "library"}
     if quick:
         only -= {"cameras", "fanout"}  # the minute goes to the transports and the classics
     plan = Plan()
@@ -169,6 +201,8 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
         plan.add("fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, cases.fanout)
     if "cameras" in only:
         plan.add("cameras at 720p@15", 120, cases.cameras)
+    if "library" in only:
+        plan.add("client library overhead and worker pool", 32 if quick else 52, cases.library)
     return plan
 
 

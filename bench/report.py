@@ -168,6 +168,10 @@ def ratios(run: BenchRun) -> list[str]:
         extra = fan[most].viewer_cpu_per_second / fan[1].viewer_cpu_per_second - 1
         target = Target("<=", 0.10) if most == 100 else None
         out.check(f"fan-out: viewer CPU with {most} readers vs 1 (extra, fraction)", extra, target)
+    if run.library:
+        lib = run.library
+        out.check("client library: p50 added over a raw reader (ms)", lib.p50_added_ms, Target("<=", 1.0))
+        out.check("client library: 2-worker pool vs 1 worker (frames)", lib.pool_ratio, Target(">=", 1.8))
     if run.cameras:
         cams = run.cameras
         label = f"cameras carried at 720p@{cams.fps_per_camera:g} fps, one watched (no drops)"
@@ -195,7 +199,7 @@ def table(run: BenchRun) -> str:
                 f"drops {row.gap_drop_fraction:.2%}, "
                 f"slowest source {row.min_camera_source_fps:.1f} fps, CPU {row.cpu_utilisation:.0%}"
             )
-    out += ["", "targets (issue 4), this run:", *ratios(run)]
+    out += ["", "targets (issues 4, 10, 13, 15), this run:", *ratios(run)]
     return "\n".join(out)
 
 

@@ -118,6 +118,16 @@ class CamerasResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LibraryResult:
+    """The client library (issue 13), by examples/algorithm/measure_client.py."""
+
+    p50_added_ms: float  # framebus.subscribe's p50 publish -> delivery minus a raw XREAD reader's
+    pool_one_worker: int  # frames a CPU-bound algorithm handled alone ...
+    pool_two_workers: int  # ... and as two workers in one consumer group, in the same time
+    pool_ratio: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Machine:
     cpus: int | None
     platform: str
@@ -134,6 +144,7 @@ class BenchRun:
     classic: list[PipelineResult] = field(default_factory=list)
     fanout: list[FanoutResult] = field(default_factory=list)
     cameras: CamerasResult | None = None
+    library: LibraryResult | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
+import aiohttp
 import redis
 
 from tests.fixtures import wait_until
@@ -59,3 +61,26 @@ def test_a_registry_entry_forged_far_into_the_future_is_no_permanent_tile(
     assert "forever" not in str(viewer.get_json("/api/cameras")[1])
     wait_until(lambda: client.zscore("framebus:registry", "forever") is None, timeout=15)
     client.close()
+
+
+def test_gateway_serves_no_frame_older_than_the_stale_limit_as_latest(start_service: Start) -> None:
+    gateway = start_service("gateway", {"FRAME_STALE_SECONDS": "1"})
+    assert post_frame(gateway, "once", 1) == 204
+    assert gateway.get("/cameras/once/latest.jpg")[0] == 200
+    time.sleep(1.5)
+    status, body = gateway.get("/cameras/once/latest.jpg")
+    assert status == 404 and b"FRAME_STALE_SECONDS" in body
+
+    async def first_message_within(seconds: float) -> bool:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{gateway.url}/cameras/once/ws") as ws,
+        ):
+            try:
+                await asyncio.wait_for(ws.receive(), seconds)
+            except TimeoutError:
+                return False
+            return True
+
+    # A new subscriber is not handed the old frame: it waits for a fresh one.
+    assert not asyncio.run(first_message_within(1.0))

@@ -18,6 +18,7 @@ import redis
 from tests.fixtures import RtspFactory, ServiceFactory, ServiceProcess, free_port, wait_until
 from tests.fixtures.frames import viewer_seq
 from tests.fixtures.servers import RedisServer
+from tests.support.memory import memory_mib
 
 STALE = "2"
 SMALL_SOURCE = {"CAPTURE_WIDTH": "320", "CAPTURE_HEIGHT": "240", "CAPTURE_FPS": "30"}
@@ -288,14 +289,6 @@ class PartCounter(threading.Thread):
         self.sock.close()
 
 
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def mjpeg_clients(viewer: ServiceProcess) -> float:
     return counter(viewer, "framebus_mjpeg_clients", camera="cam0")
 
@@ -329,7 +322,7 @@ def test_stalled_vanishing_and_many_mjpeg_clients_leave_memory_bounded_and_other
     reader.start()
     wait_until(lambda: reader.parts >= 5, timeout=10)
     assert received_share(reader, viewer) > 0.5
-    baseline_rss = rss_bytes(viewer.pid)
+    baseline_rss = int(memory_mib(viewer.pid) * 2**20)
 
     with sockets_closed_at_end() as opened:
         # Five browsers that stopped reading: tiny receive buffers, never recv().
@@ -349,9 +342,9 @@ def test_stalled_vanishing_and_many_mjpeg_clients_leave_memory_bounded_and_other
 
         # Stalled clients have had time to fill every buffer; memory stops there.
         assert received_share(reader, viewer) > 0.5, "the reading client lost its frame rate"
-        loaded_rss = rss_bytes(viewer.pid)
+        loaded_rss = int(memory_mib(viewer.pid) * 2**20)
         assert received_share(reader, viewer) > 0.5
-        later_rss = rss_bytes(viewer.pid)
+        later_rss = int(memory_mib(viewer.pid) * 2**20)
         print(
             f"viewer RSS MiB: baseline {baseline_rss / 2**20:.1f}, 106 clients {loaded_rss / 2**20:.1f}, "
             f"later {later_rss / 2**20:.1f}"

@@ -34,6 +34,7 @@ from tests.fixtures.bombs import jpeg_bomb
 from tests.fixtures.factories import ServiceFactory
 from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
+from tests.support.memory import memory_mib
 
 BOMBS = {
     "baseline-colour": jpeg_bomb(60000, 60000),
@@ -126,14 +127,6 @@ def test_gateway_refuses_a_decompression_bomb(gateway: ServiceProcess, kind: str
     assert latest_seq(gateway, camera) == "100"  # never stored, never re-served
 
 
-def vm_hwm_mb(pid: int) -> float:
-    """Peak resident memory of a process (VmHWM in /proc/<pid>/status), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM line")
-
-
 def rendered(viewer: ServiceProcess, camera: str) -> float:
     return viewer.metric("framebus_frames_rendered_total", {"camera": camera}) or 0.0
 
@@ -202,7 +195,7 @@ def test_viewer_following_redis_skips_decompression_bombs_stays_small_and_keeps_
         wait_until(
             lambda: rendered(viewer, "cam0") >= healthy_before + 10, timeout=10, message=viewer.log_tail
         )
-        peak = vm_hwm_mb(viewer.pid)
+        peak = memory_mib(viewer.pid, "VmHWM")
         assert peak < VIEWER_PEAK_RSS_BOUND_MB, f"viewer peaked at {peak:.0f} MB"
         assert rendered(viewer, "bomber") == 0
         assert viewer.metric("framebus_task_restarts_total") in (None, 0.0)

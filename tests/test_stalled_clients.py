@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from tests.fixtures import wait_until
 from tests.fixtures.frames import jpeg_frame, post_frame
 from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer
+from tests.support.memory import memory_mib
 
 Start = Callable[..., ServiceProcess]
 BIG = (640, 480)  # random pixels: a ~250 KiB JPEG, so unread bytes pile up quickly
@@ -116,3 +118,34 @@ def test_viewer_evicts_stalled_mjpeg_clients_so_browsers_get_in(
         assert viewer.metric("framebus_mjpeg_clients", {"camera": "cam0"}) == 0
         _, ready = viewer.get_json("/readyz")
         assert "0 of 10 stream clients" in ready["checks"]["clients"]["detail"]
+
+
+def test_viewer_with_200_stalled_stream_clients_stops_well_within_two_seconds(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    start_service("capture", {"REDIS_URL": redis_server.url})
+    viewer = start_service("viewer", {"REDIS_URL": redis_server.url})
+    viewer.wait_ready()
+    request = "GET /stream.mjpg HTTP/1.1\r\nHost: test\r\n\r\n"
+    with non_readers(viewer.url, request, 200):
+        wait_until(lambda: viewer.metric("framebus_mjpeg_clients", {"camera": "cam0"}) == 200, timeout=10)
+        time.sleep(1.0)  # their buffers fill up
+        code, seconds = viewer.terminate()
+    assert code == 0, viewer.log_tail()
+    assert seconds < 1.5, f"the viewer took {seconds:.2f}s to stop"
+
+
+def test_gateway_memory_comes_back_after_subscribers_that_never_read(start_service: Start) -> None:
+    gateway = start_service("gateway", {"GATEWAY_SUBSCRIBER_STALL_SECONDS": "1"})
+    with producing_big_frames(gateway, "big"):
+        time.sleep(1.0)
+        before = memory_mib(gateway.pid)
+        with non_readers(gateway.url, WS_UPGRADE, 100):
+            wait_until(
+                lambda: (gateway.metric("framebus_subscribers_evicted_total", {"camera": "big"}) or 0) >= 100,
+                timeout=15,
+            )
+        time.sleep(1.0)
+        after = memory_mib(gateway.pid)
+    # Each non-reader held at most one frame and ~64 KiB of buffer, and gave it all back.
+    assert after - before < 40, f"gateway RSS {before:.0f} -> {after:.0f} MB"

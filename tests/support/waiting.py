@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -53,3 +54,13 @@ def _describe(
     if text:
         parts.append(text)
     return "; ".join(parts)
+
+
+async def eventually(predicate: Callable[[], T], within: float = 5.0, interval: float = 0.05) -> T:
+    """:func:`wait_until` for in-process asyncio tests: polls without blocking the loop."""
+    async with asyncio.timeout(within):
+        while True:
+            value = predicate()
+            if value:
+                return value
+            await asyncio.sleep(interval)
