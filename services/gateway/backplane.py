@@ -20,6 +20,15 @@ from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.metrics import MALFORMED
+from shared.results import (
+    RESULTS_MAXLEN,
+    FrameResult,
+    ResultError,
+    from_stream_fields as from_result_fields,
+    results_key,
+    to_json,
+    to_stream_fields as to_result_fields,
+)
 from shared.stream_writer import StreamWriter
 from shared.tasks import BackgroundTasks
 from shared.transport import TransportLink
@@ -83,6 +92,36 @@ class RedisBackplane(GatewayFrames):
             CameraEntry(camera, _stored(camera, reply))
             for camera, reply in zip(cameras, replies, strict=True)
         ]
+
+    async def append_result(self, result: FrameResult) -> None:
+        """An algorithm's result posted over HTTP goes onto the bus like any other (BusUnavailable)."""
+        try:
+            await self.upstream.client.xadd(
+                results_key(result.camera),
+                to_result_fields(result),  # type: ignore[arg-type]
+                maxlen=RESULTS_MAXLEN,
+                approximate=False,
+            )
+        except (RedisError, OSError) as exc:
+            self.link.down(exc)
+            raise BusUnavailable(f"the Redis backplane is unavailable ({type(exc).__name__})") from exc
+
+    async def newest_result(self, camera: str) -> tuple[bytes, float] | None:
+        """(the result as JSON, its age in seconds) from the camera's results stream."""
+        try:
+            entries = cast(
+                list[StreamEntry], await self.upstream.client.xrevrange(results_key(camera), count=1)
+            )
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"the Redis backplane is unavailable ({type(exc).__name__})") from exc
+        if not entries:
+            return None
+        entry_id, fields = entries[0]
+        try:
+            result = from_result_fields(fields, camera)
+        except ResultError:
+            return None
+        return to_json(result), max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)
 
     @contextlib.asynccontextmanager
     async def watching(self, camera: str) -> AsyncIterator[None]:

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from services.gateway.views import SETTINGS
+from services.gateway.backplane import RedisBackplane
+from services.gateway.bus import BusUnavailable
+from services.gateway.views import FRAMES, SETTINGS
 from shared.logs import RateLimitedLog
 from shared.results import MAX_RESULT_BYTES, FrameResult, ResultError, from_json, to_json
 from shared.settings import CAMERA_ID_RULE, is_camera_id
@@ -80,7 +82,14 @@ async def post_results(request: web.Request) -> web.Response:
         result = from_json(body, camera)
     except ResultError as exc:
         raise _reject(web.HTTPBadRequest, "invalid", str(exc)) from None
-    if not request.app[RESULTS].store(result):
+    frames = request.app[FRAMES]
+    if isinstance(frames, RedisBackplane):
+        # One bus: Redis consumers (the viewer) see results posted over HTTP.
+        try:
+            await frames.append_result(result)
+        except BusUnavailable as exc:
+            raise _reject(web.HTTPServiceUnavailable, "backplane_down", str(exc)) from None
+    elif not request.app[RESULTS].store(result):
         raise _reject(web.HTTPTooManyRequests, "too_many_cameras", "results for too many cameras")
     RESULTS_RECEIVED.labels(camera).inc()
     return web.Response(status=204)
@@ -90,12 +99,24 @@ async def get_results(request: web.Request) -> web.Response:
     camera = request.match_info["camera"]
     if not is_camera_id(camera):
         raise web.HTTPBadRequest(text=CAMERA_ID_RULE + "\n")
-    newest = request.app[RESULTS].newest.get(camera)
+    body, age = await _newest_result(request, camera)
+    headers = {"Cache-Control": "no-store", "X-Result-Age-Seconds": f"{age:.3f}"}
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def _newest_result(request: web.Request, camera: str) -> tuple[bytes, float]:
+    frames = request.app[FRAMES]
+    if isinstance(frames, RedisBackplane):
+        try:
+            newest = await frames.newest_result(camera)
+        except BusUnavailable as exc:
+            raise web.HTTPServiceUnavailable(text=f"{exc}\n") from None
+    else:
+        stored = request.app[RESULTS].newest.get(camera)
+        newest = None if stored is None else (stored[1], time.monotonic() - stored[2])
     if newest is None:
         raise web.HTTPNotFound(text=f"no results for camera {camera} yet\n")
-    _, body, received = newest
-    headers = {"Cache-Control": "no-store", "X-Result-Age-Seconds": f"{time.monotonic() - received:.3f}"}
-    return web.Response(body=body, content_type="application/json", headers=headers)
+    return newest
 
 
 def add_results_routes(app: web.Application) -> None:
