@@ -205,3 +205,13 @@ def test_a_killed_replica_is_taken_out_and_frames_keep_flowing(stack: Stack) -> 
         message=lambda: f"{victim} not back: {lb_states(stack)[victim]}\n{stack.logs(victim, 'lb')}",
     )  # fmt: skip
     stack.assert_video_moves("cam0")
+
+
+def test_the_lb_and_the_second_replica_stop_within_their_grace_period(stack: Stack) -> None:
+    """HAProxy ends on SIGTERM at once (stop_grace_period 5 s); no SIGKILL after the grace."""
+    started = time.monotonic()
+    stack.compose("stop", "lb", "gateway2")
+    elapsed = time.monotonic() - started
+    exits = {service: int(stack.inspect(service)["State"]["ExitCode"]) for service in ("lb", "gateway2")}
+    assert 137 not in exits.values(), f"SIGKILLed after the grace period: {exits}"
+    assert elapsed < 5, f"stopping lb and gateway2 took {elapsed:.1f} s"
