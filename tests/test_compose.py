@@ -1,11 +1,14 @@
 """The container files describe the same, working topology as `make run`, with no Docker engine.
 
-* docker-compose.yml (alone, with ``--profile rtsp-demo``, and with docker-compose.cameras.yml)
-  validates against the Compose spec (check-jsonschema's builtin ``vendor.compose-spec``).
+* docker-compose.yml (alone, with ``--profile rtsp-demo``, with docker-compose.cameras.yml and
+  with docker-compose.replicas.yml) validates against the Compose spec (check-jsonschema's
+  builtin ``vendor.compose-spec``).
 * Every framebus service's environment holds only variables its settings class reads, and
   that class loads from it; healthchecks call ``/readyz`` on the port those settings listen on;
   published ports and ``command`` agree with the settings; ``depends_on`` cannot deadlock.
 * The Procfile runs the same processes with the same default ports as compose.
+* The replicas override's load balancer (docker/haproxy) balances exactly its gateway replicas,
+  with the policy of deploy/haproxy/haproxy.cfg, and capture and viewer go through it.
 * The Dockerfile's final stage runs as non-root, unbuffered, without compilers; .dockerignore
   keeps the context small without dropping what the Dockerfile copies.
 
@@ -58,6 +61,9 @@ SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = "docker-compose.yml"
 CAMERAS_FILE = "docker-compose.cameras.yml"
+REPLICAS_FILE = "docker-compose.replicas.yml"
+LB_CONFIG = ROOT / "docker" / "haproxy" / "haproxy.cfg"
+EXAMPLE_LB_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 DOCKERFILE = ROOT / "Dockerfile"
 DOTENV = ROOT / ".env"
 
@@ -68,7 +74,7 @@ SETTINGS: dict[str, tuple[type[CommonSettings], str]] = {
     "viewer": (ViewerSettings, "viewer_port"),
 }
 # Services that are not framebus processes; anything else must run one of SETTINGS' modules.
-THIRD_PARTY = {"redis", "mediamtx", "rtsp-publisher"}
+THIRD_PARTY = {"redis", "mediamtx", "rtsp-publisher", "lb"}
 # One-shot helpers on our image that are not services: they print something and exit.
 ONE_SHOT = {"viewer-link": "framebus.token"}
 # .env values only compose uses; scripts/run_local.sh keeps them from honcho (`make run`).
@@ -89,7 +95,8 @@ class Variant:
 
 DEFAULT = Variant("default", (COMPOSE_FILE,))
 CAMERAS = Variant("cameras", (COMPOSE_FILE, CAMERAS_FILE))
-VARIANTS = [DEFAULT, Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)), CAMERAS]
+REPLICAS = Variant("replicas", (COMPOSE_FILE, REPLICAS_FILE))
+VARIANTS = [DEFAULT, Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)), CAMERAS, REPLICAS]
 BUILD_TOOLS = re.compile(
     r"(?<![\w.-])(gcc|g\+\+|cc|clang|make|cmake|build-essential|build-base|[\w.+-]+-dev)(?![\w.-])"
 )
@@ -137,12 +144,26 @@ def module_of(command: Sequence[str] | str | None) -> str | None:
     return None
 
 
+def build_context(spec: Mapping[str, Any]) -> str | None:
+    """The build context of a service, normalised (``.`` is the framebus image's), or None."""
+    build = spec.get("build")
+    if build is None:
+        return None
+    context = build if isinstance(build, str) else build.get("context", ".")
+    return os.path.normpath(context)
+
+
+def replica_base(name: str) -> str:
+    """``gateway2`` -> ``gateway``: replicas of a service are named after it plus a number."""
+    return re.sub(r"\d+$", "", name)
+
+
 def framebus_services(config: Mapping[str, Any]) -> dict[str, str]:
     """service name -> service module for every compose service that runs framebus."""
     found: dict[str, str] = {}
     for name, spec in config["services"].items():
         if name in THIRD_PARTY:
-            assert "build" not in spec, f"{name}: a third-party service should not build our image"
+            assert build_context(spec) != ".", f"{name}: a third-party service should not build our image"
             continue
         if name in ONE_SHOT:
             continue
@@ -260,10 +281,14 @@ def test_transport_switches_end_to_end(
     for name, module in framebus_services(config).items():
         by_module.setdefault(module, []).append(name)
     assert set(by_module) == set(SETTINGS), f"missing framebus services: {set(SETTINGS) - set(by_module)}"
-    (gateway,) = (loaded[name] for name in by_module["gateway"])
-    (gateway_name,) = by_module["gateway"]
+    gateways = [loaded[name] for name in by_module["gateway"]]
+    gateway = gateways[0]
     assert gateway.auth_secret, "the gateway must require tokens by default (FRAMEBUS_AUTH_SECRET in .env)"
-    assert gateway.gateway_backplane == "redis", "compose runs the gateway as the bus's HTTP edge"
+    for replica in gateways:
+        # Replicas share frames through the backplane and accept each other's tokens.
+        assert replica.gateway_backplane == "redis", "compose runs the gateway as the bus's HTTP edge"
+        assert replica.auth_secret == gateway.auth_secret, "gateway replicas with different AUTH_SECRETs"
+    gateway_url = expected_gateway_url(services, by_module["gateway"], listen_port(gateway, "gateway"))
     for user, names in by_module.items():
         for name in names:
             redis_url = urlsplit(loaded[name].redis_url)
@@ -273,9 +298,7 @@ def test_transport_switches_end_to_end(
     for name in by_module["capture"] + by_module["viewer"]:
         settings = loaded[name]
         assert settings.transport == transport, f"{name}: transport {settings.transport}"
-        assert settings.gateway_url == f"http://{gateway_name}:{gateway.gateway_port}", (
-            f"{name}: {settings.gateway_url}"
-        )
+        assert settings.gateway_url == gateway_url, f"{name}: {settings.gateway_url}"
         assert "redis" in services
     for name in by_module["capture"] + by_module["viewer"]:
         assert loaded[name].auth_secret == gateway.auth_secret, (
@@ -283,6 +306,14 @@ def test_transport_switches_end_to_end(
         )
     cameras = [loaded[name].camera_id for name in by_module["capture"]]
     assert len(cameras) == len(set(cameras)), f"two captures publish the same camera id: {cameras}"
+
+
+def expected_gateway_url(services: Mapping[str, Any], gateway_names: Sequence[str], port: int) -> str:
+    """One gateway: itself. Replicas: the load balancer's frontend, which every client must use."""
+    if len(gateway_names) == 1:
+        return f"http://{gateway_names[0]}:{port}"
+    assert "lb" in services, f"gateway replicas {sorted(gateway_names)} without a load balancer"
+    return f"http://lb:{lb_frontend_port()}"
 
 
 def test_auth_secret_is_required_from_dotenv() -> None:
@@ -432,7 +463,7 @@ def test_published_ports_match_settings(variant: Variant, monkeypatch: pytest.Mo
 def test_command_selects_the_service_module(variant: Variant) -> None:
     config = load_variant(variant)
     for name, module in framebus_services(config).items():
-        assert name.split("-")[0] == module, f"{name}: runs services.{module}"
+        assert replica_base(name.split("-")[0]) == module, f"{name}: runs services.{module}"
         assert "build" in config["services"][name], f"{name}: must build the framebus image"
         assert importlib.util.find_spec(f"services.{module}.__main__"), f"services.{module} has no __main__"
     assert module_of(image_cmd()) in SETTINGS, f"the image's CMD {image_cmd()} runs no framebus service"
@@ -480,6 +511,117 @@ def test_depends_on_cannot_deadlock(variant: Variant) -> None:
 
     for name in services:
         visit(name, ())
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+def test_no_two_services_publish_the_same_host_port(variant: Variant) -> None:
+    """Third-party services (the load balancer, redis, the RTSP camera) included."""
+    published: dict[tuple[str | None, int], str] = {}
+    for name, spec in load_variant(variant)["services"].items():
+        for entry in spec.get("ports") or []:
+            host_ip, host, _ = parse_port(entry)
+            if host is None:
+                continue
+            assert (host_ip, host) not in published, (
+                f"{name} and {published[(host_ip, host)]} publish {entry}"
+            )
+            published[(host_ip, host)] = name
+
+
+# ---- the tests: the replicas override's load balancer (docker/haproxy) ---------------------------
+
+
+def haproxy_sections(path: Path) -> dict[str, list[str]]:
+    """``"backend gateways"`` -> its directive lines (comments and blank lines dropped)."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            continue
+        if not line[0].isspace():
+            current = " ".join(line.split())
+            sections[current] = []
+        else:
+            sections[current].append(" ".join(line.split()))
+    return sections
+
+
+def _bind_port(lines: Sequence[str]) -> int:
+    (bind,) = (line for line in lines if line.startswith("bind "))
+    return int(bind.split()[1].rsplit(":", 1)[1])
+
+
+def lb_frontend_port() -> int:
+    """The port the balancer's frontend listens on (``bind :PORT`` in ``frontend framebus``)."""
+    return _bind_port(haproxy_sections(LB_CONFIG)["frontend framebus"])
+
+
+def test_the_lb_balances_exactly_the_gateway_replicas(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_variant(REPLICAS)
+    replicas = {
+        name: listen_port(container_settings(monkeypatch, module, config["services"][name]), module)
+        for name, module in framebus_services(config).items()
+        if module == "gateway"
+    }
+    assert len(replicas) >= 2, f"the replicas override runs {sorted(replicas)}"
+    servers = [line.split() for line in haproxy_sections(LB_CONFIG)["backend gateways"]]
+    addresses = {words[2] for words in servers if words[0] == "server"}
+    assert addresses == {f"{name}:{port}" for name, port in replicas.items()}, (
+        f"{LB_CONFIG.relative_to(ROOT)} balances {sorted(addresses)}, compose runs {replicas}"
+    )
+    for words in servers:
+        if words[0] == "server":
+            assert "check" in words, f"{words[1]} is not health-checked"
+            # Docker's DNS at run time: the balancer starts before, and follows, its replicas.
+            assert "resolvers" in words and "init-addr" in words, f"{words[1]}: resolved only at start"
+
+
+def test_the_lb_service_builds_haproxy_and_publishes_its_frontend() -> None:
+    lb = load_variant(REPLICAS)["services"]["lb"]
+    context = build_context(lb)
+    assert context is not None and (ROOT / context / "Dockerfile").exists(), f"lb builds {context}"
+    (stage,) = parse_dockerfile(ROOT / context / "Dockerfile")
+    assert stage.base == "debian:bookworm-slim", "the stand-in bases include debian:bookworm-slim only"
+    assert any(re.search(r"apt-get install .*\bhaproxy\b", run) for run in stage.args("RUN"))
+    assert stage.args("USER") and stage.args("USER")[-1].split(":")[0] not in ("root", "0")
+    copied = {Path(context, source).as_posix() for source in stage.context_sources()}
+    assert LB_CONFIG.relative_to(ROOT).as_posix() in copied, f"{context}/Dockerfile copies {copied}"
+    assert "/etc/haproxy/framebus.cfg" in " ".join(stage.args("COPY") + stage.args("ENTRYPOINT"))
+    targets = {parse_port(entry)[2] for entry in lb.get("ports") or []}
+    assert lb_frontend_port() in targets, f"lb publishes {targets}, HAProxy listens on {lb_frontend_port()}"
+    for key in ("cap_drop", "security_opt", "init"):
+        assert key in lb, f"lb: {key} missing (every service runs without capabilities)"
+
+
+def test_the_lb_healthcheck_asks_haproxys_monitor_uri() -> None:
+    """Healthy while a replica is up: the script calls the status port's monitor URI."""
+    lb = load_variant(REPLICAS)["services"]["lb"]
+    test = lb["healthcheck"]["test"]
+    assert test[0] == "CMD", test
+    status = haproxy_sections(LB_CONFIG)["listen status"]
+    (monitor_uri,) = (line.split()[1] for line in status if line.startswith("monitor-uri "))
+    assert any(line.startswith("monitor fail if") and "nbsrv(gateways)" in line for line in status)
+    context = ROOT / str(build_context(lb))
+    (stage,) = parse_dockerfile(context / "Dockerfile")
+    copies = [copy.split() for copy in stage.args("COPY") if not copy.startswith("--")]
+    (source,) = (words[0] for words in copies if words[-1] == test[1])  # the image's copy of it
+    text = (context / source).read_text()
+    assert f"/dev/tcp/127.0.0.1/{_bind_port(status)}" in text and f"GET {monitor_uri} " in text
+
+
+def test_the_lb_config_keeps_the_example_policy_and_haproxy_accepts_it(tmp_path: Path) -> None:
+    """The policy of deploy/haproxy/haproxy.cfg (health, retries, timeouts) and a valid config."""
+    ours, example = haproxy_sections(LB_CONFIG), haproxy_sections(EXAMPLE_LB_CONFIG)
+    for section in ("defaults", "backend gateways"):
+        policy = {line for line in example[section] if not line.startswith("server ")}
+        missing = policy - set(ours[section])
+        assert not missing, f"{section}: the example's {sorted(missing)} missing from {LB_CONFIG.name}"
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
+    if haproxy is None:
+        pytest.fail("haproxy is not installed (apt-get install haproxy)", pytrace=False)
+    result = subprocess.run([haproxy, "-c", "-f", str(LB_CONFIG)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---- the tests: same topology as `make run` ---------------------------------------------------------

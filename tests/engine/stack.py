@@ -81,7 +81,10 @@ class Stack:
     seconds_to_healthy: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("VIEWER_PORT", "GATEWAY_PORT", "CAPTURE_PORT", "CAPTURE1_PORT", "RTSP_DEMO_PORT"):
+        for name in (
+            "VIEWER_PORT", "GATEWAY_PORT", "CAPTURE_PORT", "CAPTURE1_PORT", "RTSP_DEMO_PORT",
+            "GATEWAY2_PORT", "LB_PORT", "LB_STATUS_PORT",  # docker-compose.replicas.yml
+        ):  # fmt: skip
             self.ports.setdefault(name, free_port())
 
     # ---- the compose CLI ------------------------------------------------------------------
@@ -138,9 +141,20 @@ class Stack:
             states[service] = state["Health"]["Status"] if state.get("Health") else state["Status"]
         return states
 
+    def one_shots_done(self) -> set[str]:
+        """Services with `restart: "no"` (viewer-link) whose container exited with status 0."""
+        done = set()
+        for service in self.containers():
+            info = self.inspect(service)
+            state, policy = info["State"], info["HostConfig"]["RestartPolicy"]["Name"]
+            if policy in ("", "no") and state["Status"] == "exited" and state["ExitCode"] == 0:
+                done.add(service)
+        return done
+
     def wait_healthy(self, timeout: float) -> None:
         def all_healthy() -> bool:
-            states = self.health()
+            done = self.one_shots_done()
+            states = {service: status for service, status in self.health().items() if service not in done}
             return (
                 bool(states)
                 and all(status in ("healthy", "running") for status in states.values())
