@@ -142,7 +142,8 @@ log "RTSP demo camera image (docker/rtsp-demo)"
 timed "rtsp-demo image build" docker build --quiet -t "framebus-rtsp-demo:${FRAMEBUS_TAG:-dev}" docker/rtsp-demo >>"$LOG" 2>&1 \
     || { tail -n 30 "$LOG" >&2; exit 1; }
 log "framebus image ($COMPOSE_CMD build, BuildKit)"
-timed "framebus image build" "${COMPOSE[@]}" build >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; exit 1; }
+timed "framebus + lb image build" "${COMPOSE[@]}" -f docker-compose.yml -f docker-compose.replicas.yml build \
+    >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; exit 1; }
 
 # ---- 4. the stacks -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ VARIANTS = {
     "default": [],
     "rtsp-demo": ["--profile", "rtsp-demo"],
     "cameras": ["-f", "docker-compose.yml", "-f", "docker-compose.cameras.yml"],
+    "replicas": ["-f", "docker-compose.yml", "-f", "docker-compose.replicas.yml"],
 }
 
 
