@@ -60,6 +60,8 @@ RUN python -c "import cv2, numpy; ok, _ = cv2.imencode('.jpg', numpy.zeros((16, 
     && python -c "import framebus, services.capture.settings, services.gateway.settings, services.viewer.settings"
 
 WORKDIR /app
+# The example algorithm (compose profile `algorithm`): one script on top of the framebus package.
+COPY examples/algorithm/motion_boxes.py ./examples/algorithm/motion_boxes.py
 USER 10001:10001
 
 # viewer, gateway, capture (metrics/health)

@@ -6,13 +6,14 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 PYTEST_ARGS ?=
 CAMERAS    ?= 1
+ALGORITHM  ?= 0
 
 .PHONY: help setup setup-run test compose-test run lint fmt clean bench soak
 
 help: ## list the targets
 	@echo "framebus make targets:"
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
-	@echo "variables: PYTEST_ARGS='...' (test), CAMERAS=2 (run), TRANSPORT=redis|http (run), QUICK=1 (bench)"
+	@echo "variables: PYTEST_ARGS='...' (test), CAMERAS=2 (run), ALGORITHM=1 (run), TRANSPORT=redis|http (run), QUICK=1 (bench)"
 
 setup: ## install Debian packages (if root) and the venv for tests/bench
 	@scripts/setup.sh test
@@ -27,7 +28,7 @@ compose-test: setup ## `docker compose up` for real: builds, starts the stacks, 
 	scripts/compose_test.sh
 
 run: setup-run ## run redis (if needed) + gateway + capture + viewer locally (CAMERAS=2, TRANSPORT=http)
-	CAMERAS=$(CAMERAS) scripts/run_local.sh
+	CAMERAS=$(CAMERAS) ALGORITHM=$(ALGORITHM) scripts/run_local.sh
 
 lint: setup ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .

@@ -151,6 +151,16 @@ PYEOF
 TOKEN_ORIGIN="the shell"
 [ -n "${GATEWAY_TOKEN+x}" ] || TOKEN_ORIGIN=".env"
 
+# ALGORITHM=1: the example algorithm (examples/algorithm/motion_boxes.py: boxes around motion,
+# drawn over the viewer's picture) reads cam0 through the gateway and posts its results there.
+if [ "${ALGORITHM:-0}" = 1 ]; then
+    if [ -n "${AUTH_SECRET:-}" ]; then
+        FRAMEBUS_TOKEN="$(python -m framebus.token --read "${CAMERA_ID:-cam0}" --publish "${CAMERA_ID:-cam0}" --ttl 1d --subject algorithm)"
+        export FRAMEBUS_TOKEN
+    fi
+    printf '%s\n' 'algorithm: exec python examples/algorithm/motion_boxes.py --camera "${CAMERA_ID:-cam0}" --url "${GATEWAY_URL:-http://localhost:8080}"' >>"$PROCFILE"
+fi
+
 # --- Redis, only when a service actually uses it ---------------------------------------------
 needs_redis=0
 for t in "${CAPTURE_TRANSPORT:-$TRANSPORT}" "${VIEWER_TRANSPORT:-$TRANSPORT}"; do

@@ -77,6 +77,8 @@ SETTINGS: dict[str, tuple[type[CommonSettings], str]] = {
 THIRD_PARTY = {"redis", "mediamtx", "rtsp-publisher", "lb"}
 # One-shot helpers on our image that are not services: they print something and exit.
 ONE_SHOT = {"viewer-link": "framebus.token"}
+# Examples on our image that are not framebus services (profile `algorithm`).
+EXAMPLES = {"algorithm"}
 # .env values only compose uses; scripts/run_local.sh keeps them from honcho (`make run`).
 COMPOSE_ONLY_DOTENV = {
     "FRAMEBUS_AUTH_SECRET", "REDIS_CAPTURE_PASSWORD", "REDIS_VIEWER_PASSWORD",
@@ -96,7 +98,13 @@ class Variant:
 DEFAULT = Variant("default", (COMPOSE_FILE,))
 CAMERAS = Variant("cameras", (COMPOSE_FILE, CAMERAS_FILE))
 REPLICAS = Variant("replicas", (COMPOSE_FILE, REPLICAS_FILE))
-VARIANTS = [DEFAULT, Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)), CAMERAS, REPLICAS]
+VARIANTS = [
+    DEFAULT,
+    Variant("rtsp-demo", (COMPOSE_FILE,), ("rtsp-demo",)),
+    Variant("algorithm", (COMPOSE_FILE,), ("algorithm",)),
+    CAMERAS,
+    REPLICAS,
+]
 BUILD_TOOLS = re.compile(
     r"(?<![\w.-])(gcc|g\+\+|cc|clang|make|cmake|build-essential|build-base|[\w.+-]+-dev)(?![\w.-])"
 )
@@ -165,7 +173,7 @@ def framebus_services(config: Mapping[str, Any]) -> dict[str, str]:
         if name in THIRD_PARTY:
             assert build_context(spec) != ".", f"{name}: a third-party service should not build our image"
             continue
-        if name in ONE_SHOT:
+        if name in ONE_SHOT or name in EXAMPLES:
             continue
         module = module_of(spec.get("command"))
         assert module in SETTINGS, f"{name}: runs {module!r}, not one of services.{sorted(SETTINGS)}"
