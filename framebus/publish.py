@@ -31,12 +31,7 @@ from shared.registry import DEFAULT_IDLE_SECONDS
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.stream_writer import StreamWriter
 from shared.transport import describe_error
-from shared.wire import (
-    FrameMeta,
-    WireError,
-    check_jpeg,
-    to_headers,
-)
+from shared.wire import FrameMeta, WireError, check_jpeg, to_headers
 
 DEFAULT_MAXLEN = 8  # the capture service's REDIS_STREAM_MAXLEN default
 DEFAULT_QUALITY = 80

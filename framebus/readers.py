@@ -33,7 +33,8 @@ from shared.upstream_redis import (
     RedisUpstream,
     StreamEntry,
 )
-from shared.wire import WireError, from_stream_fields, from_ws_message, stream_key
+from shared.wire import WireError, from_stream_fields, stream_key
+from shared.wire_ws import from_ws_message
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HTTP_SCHEMES = ("http://", "https://")

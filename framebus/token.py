@@ -20,8 +20,8 @@ import sys
 
 from yarl import URL
 
-from shared.auth import ADMIN, MONITOR, PUBLISH, READ, Scope, ScopeError, mint
 from shared.settings import MIN_AUTH_SECRET_CHARS
+from shared.tokens import ADMIN, MONITOR, PUBLISH, READ, Scope, ScopeError, mint
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,6 +48,14 @@ MIN_AUTH_SECRET_CHARS = 32
 
 CameraId = Annotated[str, AfterValidator(validate_camera_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# `VAR=` in a compose file or .env means "not set", as if the line were absent.
+BlankIsNone = BeforeValidator(_blank_is_none)
 
 
 def validate_redis_url(value: str) -> str:

@@ -11,12 +11,18 @@ through these adapters; the wire details stay in :mod:`shared.wire`.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TypeVar
 
+from shared.backoff import Backoff
+from shared.transport import TransportLink
 from shared.wire import FrameMeta
+
+T = TypeVar("T")
 
 # Called with (reason, detail) for every entry or message that is not a valid frame.
 MalformedHandler = Callable[[str, str], None]
@@ -87,3 +93,18 @@ class Upstream(ABC):
 
     async def close(self) -> None:  # noqa: B027 - upstreams without resources need nothing
         pass
+
+
+async def until_it_answers(call: Callable[[], Awaitable[T]], link: TransportLink, backoff: Backoff) -> T:
+    """``call`` again and again until upstream answers: each failure marks ``link`` down and
+    waits the next step of ``backoff``; an answer marks it up and resets the ladder."""
+    while True:
+        try:
+            result = await call()
+        except UpstreamError as exc:
+            link.down(str(exc), retry_in=(delay := backoff.next_delay()))
+            await asyncio.sleep(delay)
+            continue
+        link.up()
+        backoff.reset()
+        return result

@@ -9,7 +9,8 @@ import aiohttp
 from shared.settings import is_camera_id
 from shared.transport import describe_error
 from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
-from shared.wire import PULL_REQUEST, WS_HEARTBEAT_SECONDS, WireError, from_ws_message
+from shared.wire import WireError
+from shared.wire_ws import PULL_REQUEST, WS_HEARTBEAT_SECONDS, from_ws_message
 
 AuthHeaders = Callable[[], dict[str, str]]
 CONNECT_TIMEOUT_SECONDS = 2.0

@@ -2,15 +2,14 @@
 
 A frame is one JPEG plus its metadata. The same metadata travels three ways:
 Redis Stream fields, HTTP headers on ingest, and a JSON header in front of the JPEG in a
-WebSocket message. Everything here is pure and raises :class:`WireError` on bad input.
+WebSocket message (:mod:`shared.wire_ws`). Everything here is pure and raises
+:class:`WireError` on bad input.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from shared.jpeg import MAX_SIDE, JpegHeaderError, JpegInfo, JpegTooLarge, read_checked_header
 from shared.settings import CAMERA_ID_PATTERN
@@ -28,12 +27,6 @@ HEADER_HEIGHT = "X-Frame-Height"
 HEADER_CAMERA = "X-Frame-Camera"
 HEADER_AGE = "X-Frame-Age-Seconds"
 
-_WS_HEADER_LEN = struct.Struct(">I")
-# A subscriber of /cameras/{camera}/ws?pull=1 sends this text message for each frame it wants.
-PULL_REQUEST = "next"
-# Both ends of the gateway's WebSocket ping this often; a peer silent for longer is gone.
-WS_HEARTBEAT_SECONDS = 10.0
-MAX_WS_HEADER_BYTES = 4096
 MAX_DIMENSION = MAX_SIDE
 _MAX_INT64 = 2**63 - 1
 # Timestamps are Unix epoch nanoseconds. Anything before 2001-09-09T01:46:40Z (1e18 ns) is
@@ -229,56 +222,6 @@ def from_headers(camera: str, headers: Mapping[str, str]) -> FrameMeta:
     return FrameMeta(
         declared.camera, declared.seq, declared.captured_ns, declared.sent_ns, declared.width, declared.height
     )
-
-
-# --- WebSocket message: u32 big-endian header length, JSON header, JPEG --------------------
-
-
-def to_ws_message(meta: FrameMeta, jpeg: bytes) -> bytes:
-    header = json.dumps(asdict(meta), separators=(",", ":")).encode()
-    return _WS_HEADER_LEN.pack(len(header)) + header + jpeg
-
-
-def from_ws_message(message: bytes) -> tuple[FrameMeta, bytes]:
-    if len(message) < _WS_HEADER_LEN.size:
-        raise WireError("message shorter than its length prefix")
-    (header_len,) = _WS_HEADER_LEN.unpack_from(message)
-    if header_len > MAX_WS_HEADER_BYTES or header_len > len(message) - _WS_HEADER_LEN.size:
-        raise WireError("header length out of range")
-    start = _WS_HEADER_LEN.size
-    try:
-        header = json.loads(message[start : start + header_len])
-    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON; deep nesting recurses
-        raise WireError(f"header is not JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise WireError("header is not a JSON object")
-    try:
-        declared = DeclaredMeta(
-            camera=_strict_str(header, "camera"),
-            seq=_strict_int(header, "seq"),
-            captured_ns=_strict_int(header, "captured_ns"),
-            sent_ns=_strict_int(header, "sent_ns"),
-            width=_strict_int(header, "width") if "width" in header else None,
-            height=_strict_int(header, "height") if "height" in header else None,
-        )
-    except KeyError as exc:
-        raise WireError(f"missing field {exc.args[0]}") from None
-    jpeg = message[start + header_len :]
-    return declared.with_jpeg(jpeg), jpeg
-
-
-def _strict_str(header: dict[str, object], name: str) -> str:
-    value = header[name]
-    if not isinstance(value, str):
-        raise WireError(f"field {name} must be a string")
-    return value
-
-
-def _strict_int(header: dict[str, object], name: str) -> int:
-    value = header[name]
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise WireError(f"field {name} must be an integer")
-    return value
 
 
 # --- JPEG check (cheap: markers and the frame header only; decoding is the consumer's job) ---

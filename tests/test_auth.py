@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.auth import TokenRedactingFilter, mint, redact_tokens
+from shared.auth_notice import TokenRedactingFilter, redact_tokens
+from shared.tokens import mint
 from tests.fixtures import ServiceProcess, free_port, wait_until
 from tests.fixtures.factories import ServiceFactory
 from tests.fixtures.frames import GOOD_JPEG, frame_headers, rejected
@@ -91,7 +92,7 @@ WEBSOCKET_UPGRADE = {
 
 
 def test_scopes_are_fnmatch_patterns_over_camera_ids() -> None:
-    from shared.auth import Scope
+    from shared.tokens import Scope
 
     assert Scope.parse("read:cam*").allows("read", "cam12")
     assert not Scope.parse("read:cam*").allows("read", "lobby1")
@@ -105,7 +106,7 @@ def test_scopes_are_fnmatch_patterns_over_camera_ids() -> None:
     "text", ["read", "read:", "write:cam0", "read:cam/0", "admin:cam0", "read:" + "x" * 65]
 )
 def test_malformed_scopes_are_refused(text: str) -> None:
-    from shared.auth import Scope, ScopeError
+    from shared.tokens import Scope, ScopeError
 
     with pytest.raises(ScopeError):
         Scope.parse(text)
@@ -114,7 +115,7 @@ def test_malformed_scopes_are_refused(text: str) -> None:
 def test_unsigned_and_scope_less_tokens_are_refused() -> None:
     import jwt
 
-    from shared.auth import Denied, verify
+    from shared.tokens import Denied, verify
 
     now = int(time.time())
     claims = {"iss": "framebus", "iat": now, "exp": now + 60, "scopes": ["admin"]}
@@ -496,7 +497,7 @@ def test_access_log_lines_have_their_token_query_redacted() -> None:
 def test_installed_redaction_hides_tokens_in_any_logger_s_lines() -> None:
     import io
 
-    from shared.auth import install_log_redaction
+    from shared.auth_notice import install_log_redaction
 
     out = io.StringIO()
     handler = logging.StreamHandler(out)

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 import aiohttp
 import redis
 
-from shared.wire import from_stream_fields, from_ws_message, stream_key
+from shared.wire import from_stream_fields, stream_key
+from shared.wire_ws import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.frames import post_frame
 from tests.fixtures.processes import ServiceProcess

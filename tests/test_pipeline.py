@@ -14,7 +14,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.wire import from_stream_fields, from_ws_message, stream_key
+from shared.wire import from_stream_fields, stream_key
+from shared.wire_ws import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer, RtspServer

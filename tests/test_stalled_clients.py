@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from shared.wire import from_ws_message
+from shared.wire_ws import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.frames import jpeg_frame, post_frame
 from tests.fixtures.processes import ServiceProcess

@@ -23,11 +23,10 @@ from shared.wire import (
     check_jpeg,
     from_headers,
     from_stream_fields,
-    from_ws_message,
     to_headers,
     to_stream_fields,
-    to_ws_message,
 )
+from shared.wire_ws import from_ws_message, to_ws_message
 from tests.fixtures.bombs import small_jpeg, with_claimed_size
 
 INT64 = 2**63 - 1

@@ -15,9 +15,9 @@ from services.capture.pacing import Pacer
 from services.capture.settings import CaptureSettings
 from services.capture.sinks import EncodedFrame, FrameSink
 from services.capture.sources import FrameSource, open_source, parse_source
-from services.capture.synthetic import NDArray
 from shared.backoff import Backoff
 from shared.health import CheckResult, Freshness
+from shared.image import NDArray
 from shared.newest import NewestSlot
 from shared.wire import FrameMeta
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from shared.settings import CameraId, CommonSettings, HttpUrl, Port, RedisUrl, env_alias
+from shared.settings import BlankIsNone, CameraId, CommonSettings, HttpUrl, Port, RedisUrl, env_alias
 
 CaptureTransport = Literal["redis", "http", "both"]
 
@@ -15,7 +15,7 @@ class CaptureSettings(CommonSettings):
     camera_id: CameraId = "cam0"
     capture_source: str = Field(default="synthetic", min_length=1)
     # None: the source's own rate (a file's fps, a live camera as it comes); 0: unthrottled.
-    capture_fps: float | None = Field(default=None, ge=0, le=1000)
+    capture_fps: Annotated[float | None, BlankIsNone] = Field(default=None, ge=0, le=1000)
     capture_loop: bool = True
     capture_width: int = Field(default=1280, ge=16, le=8192)
     capture_height: int = Field(default=720, ge=16, le=8192)
@@ -36,18 +36,8 @@ class CaptureSettings(CommonSettings):
     )
     redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)
     gateway_url: HttpUrl = "http://localhost:8080"
-    gateway_token: str | None = None
+    gateway_token: Annotated[str | None, BlankIsNone] = None
     publish_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
-
-    @field_validator("capture_fps", mode="before")
-    @classmethod
-    def _blank_fps_means_source_rate(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("gateway_token", mode="before")
-    @classmethod
-    def _blank_token_means_none(cls, value: object) -> object:
-        return None if value == "" else value
 
     @model_validator(mode="after")
     def _on_demand_needs_redis(self) -> CaptureSettings:

@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 
 from services.capture import metrics
 from services.capture.settings import CaptureSettings
-from shared.auth import PUBLISH, bearer_headers
 from shared.backoff import Backoff
 from shared.logs import RateLimitedLog
 from shared.newest import NewestSlot
 from shared.redisconn import connect
 from shared.stream_writer import StreamWriter
+from shared.tokens import PUBLISH, bearer_headers
 from shared.transport import TransportLink
 from shared.wire import FrameMeta, to_headers
 

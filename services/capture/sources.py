@@ -14,7 +14,8 @@ from typing import cast
 import cv2
 
 from services.capture.settings import CaptureSettings
-from services.capture.synthetic import NDArray, TestPattern
+from services.capture.synthetic import TestPattern
+from shared.image import NDArray
 
 SYNTHETIC_FPS = 30.0
 

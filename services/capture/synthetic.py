@@ -6,9 +6,8 @@ import time
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-NDArray = npt.NDArray[np.uint8]
+from shared.image import NDArray
 
 
 class TestPattern:

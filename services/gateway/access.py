@@ -8,20 +8,10 @@ from aiohttp import web
 
 from services.gateway import metrics
 from services.gateway.settings import GatewaySettings
-from shared.auth import (
-    PUBLISH,
-    READ,
-    AccessPolicy,
-    Denied,
-    Rule,
-    access_middleware,
-    announce,
-    camera_in_path,
-    health_rules,
-    install_log_redaction,
-    open_health_paths,
-)
+from shared.auth import AccessPolicy, Rule, camera_in_path, health_rules
+from shared.auth_notice import install
 from shared.logs import RateLimitedLog
+from shared.tokens import PUBLISH, READ, Denied
 
 INGEST_ROUTE = "/cameras/{camera}/frames"
 
@@ -62,11 +52,4 @@ def _count_refused_ingest(request: web.Request, rule: Rule, denial: Denied) -> N
 def install_access_control(app: web.Application, settings: GatewaySettings) -> None:
     """Adds the token middleware and the start-up line saying what is protected."""
     policy = gateway_policy(settings)
-    install_log_redaction()
-    app.middlewares.append(access_middleware(policy))
-    health = (settings.auth_open_livez, settings.auth_open_readyz, settings.auth_open_metrics)
-
-    async def say_what_is_protected(app: web.Application) -> None:
-        announce(policy, settings.bind_host, settings.gateway_port, open_health_paths(*health))
-
-    app.on_startup.append(say_what_is_protected)
+    install(app, policy, settings, settings.gateway_port)

@@ -32,7 +32,7 @@ from shared.results import (
 from shared.stream_writer import StreamWriter
 from shared.tasks import BackgroundTasks
 from shared.transport import TransportLink
-from shared.upstream import UpstreamError
+from shared.upstream import UpstreamError, until_it_answers
 from shared.upstream_redis import RedisUpstream, StreamEntry
 from shared.wire import FrameMeta, WireError, from_stream_fields, stream_key
 
@@ -143,14 +143,7 @@ class RedisBackplane(GatewayFrames):
         dropped = metrics.FRAMES_DROPPED.labels(camera, "backplane", "superseded")
         async with self.upstream.reader(camera) as reader:
             while True:
-                try:
-                    delivery = await reader.pull()
-                except UpstreamError as exc:
-                    self.link.down(str(exc), retry_in=(delay := backoff.next_delay()))
-                    await asyncio.sleep(delay)
-                    continue
-                self.link.up()
-                backoff.reset()
+                delivery = await until_it_answers(reader.pull, self.link, backoff)
                 if delivery.skipped:
                     dropped.inc(delivery.skipped)
                 self.hub.store(delivery.meta, delivery.jpeg, transport="redis")

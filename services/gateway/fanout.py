@@ -15,7 +15,7 @@ from services.gateway import metrics
 from services.gateway.hub import CameraHub
 from shared.logs import ChurnLog, RateLimitedLog
 from shared.newest import BroadcastClosed
-from shared.wire import PULL_REQUEST, to_ws_message
+from shared.wire_ws import PULL_REQUEST, to_ws_message
 
 log = logging.getLogger("framebus.gateway")
 stall_log = RateLimitedLog(log)

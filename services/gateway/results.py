@@ -17,10 +17,9 @@ from prometheus_client import Counter
 
 from services.gateway.backplane import RedisBackplane
 from services.gateway.bus import BusUnavailable
-from services.gateway.views import FRAMES, SETTINGS
+from services.gateway.views import FRAMES, SETTINGS, path_camera
 from shared.logs import RateLimitedLog
 from shared.results import MAX_RESULT_BYTES, FrameResult, ResultError, from_json, to_json
-from shared.settings import CAMERA_ID_RULE, is_camera_id
 
 log = logging.getLogger("framebus.gateway.results")
 reject_log = RateLimitedLog(log)
@@ -56,16 +55,13 @@ def _reject(status: Callable[..., web.HTTPException], reason: str, message: str)
     return status(text=message + "\n")
 
 
-def _camera(request: web.Request) -> str:
-    camera = request.match_info["camera"]
-    if not is_camera_id(camera):
-        raise _reject(web.HTTPBadRequest, "bad_camera", CAMERA_ID_RULE)
-    return camera
+def _refuse_camera(message: str) -> web.HTTPException:
+    return _reject(web.HTTPBadRequest, "bad_camera", message)
 
 
 async def post_results(request: web.Request) -> web.Response:
     # Who may post was settled by the access middleware (services/gateway/access.py).
-    camera = _camera(request)
+    camera = path_camera(request, _refuse_camera)
     if request.content_type != "application/json":
         raise _reject(web.HTTPUnsupportedMediaType, "content_type", "Content-Type must be application/json")
     if request.content_length is not None and request.content_length > MAX_RESULT_BYTES:
@@ -96,9 +92,7 @@ async def post_results(request: web.Request) -> web.Response:
 
 
 async def get_results(request: web.Request) -> web.Response:
-    camera = request.match_info["camera"]
-    if not is_camera_id(camera):
-        raise web.HTTPBadRequest(text=CAMERA_ID_RULE + "\n")
+    camera = path_camera(request)
     body, age = await _newest_result(request, camera)
     headers = {"Cache-Control": "no-store", "X-Result-Age-Seconds": f"{age:.3f}"}
     return web.Response(body=body, content_type="application/json", headers=headers)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from shared.settings import CommonSettings, Port, RedisUrl, env_alias
+from shared.settings import BlankIsNone, CommonSettings, Port, RedisUrl, env_alias
 
 
 class GatewaySettings(CommonSettings):
     gateway_port: Port = 8080
-    gateway_token: str | None = None
+    gateway_token: Annotated[str | None, BlankIsNone] = None
     gateway_max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     gateway_max_cameras: int = Field(default=64, ge=1, le=10000)
     gateway_body_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
@@ -24,8 +24,3 @@ class GatewaySettings(CommonSettings):
         default="redis://localhost:6379/0", validation_alias=env_alias("GATEWAY_REDIS_URL", "REDIS_URL")
     )
     redis_stream_maxlen: int = Field(default=8, ge=1, le=10000)
-
-    @field_validator("gateway_token", mode="before")
-    @classmethod
-    def _blank_token_means_none(cls, value: object) -> object:
-        return None if value == "" else value

@@ -20,14 +20,8 @@ from services.gateway.settings import GatewaySettings
 from shared.auth import grant_of
 from shared.logs import RateLimitedLog
 from shared.settings import CAMERA_ID_RULE, is_camera_id
-from shared.wire import (
-    HEADER_AGE,
-    HEADER_CAMERA,
-    WS_HEARTBEAT_SECONDS,
-    WireError,
-    parse_headers,
-    to_headers,
-)
+from shared.wire import HEADER_AGE, HEADER_CAMERA, WireError, parse_headers, to_headers
+from shared.wire_ws import WS_HEARTBEAT_SECONDS
 
 log = logging.getLogger("framebus.gateway")
 reject_log = RateLimitedLog(log)
@@ -49,24 +43,26 @@ def _too_large(limit: int) -> Callable[..., web.HTTPException]:
     return functools.partial(web.HTTPRequestEntityTooLarge, limit)
 
 
-def _camera(request: web.Request) -> str:
+def _bad_request(message: str) -> web.HTTPException:
+    return web.HTTPBadRequest(text=message + "\n")
+
+
+def path_camera(request: web.Request, refuse: Callable[[str], web.HTTPException] = _bad_request) -> str:
+    """The ``{camera}`` of the URL, or ``refuse`` (400 by default) when it is no valid camera id."""
     camera = request.match_info["camera"]
     if not is_camera_id(camera):
-        raise web.HTTPBadRequest(text=CAMERA_ID_RULE + "\n")
+        raise refuse(CAMERA_ID_RULE)
     return camera
 
 
-def _ingest_camera(request: web.Request) -> str:
-    camera = request.match_info["camera"]
-    if not is_camera_id(camera):
-        raise _reject(web.HTTPBadRequest, "bad_camera", CAMERA_ID_RULE)
-    return camera
+def _refuse_ingest(message: str) -> web.HTTPException:
+    return _reject(web.HTTPBadRequest, "bad_camera", message)  # counted like every refused ingest
 
 
 async def ingest_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     started = time.perf_counter()
-    camera = _ingest_camera(request)
+    camera = path_camera(request, _refuse_ingest)
     if request.content_type != "image/jpeg":
         raise _reject(web.HTTPUnsupportedMediaType, "content_type", "Content-Type must be image/jpeg")
     limit = settings.gateway_max_frame_bytes
@@ -106,7 +102,7 @@ async def _read_body(request: web.Request, limit: int, body_seconds: float) -> b
 
 
 async def latest_frame(request: web.Request) -> web.Response:
-    camera = _camera(request)
+    camera = path_camera(request)
     frame = await _bus_call(request.app[FRAMES].latest(camera))
     if frame is None:
         raise web.HTTPNotFound(text=f"no frame from camera {camera} yet\n")
@@ -152,7 +148,7 @@ async def _bus_call(call: Awaitable[T]) -> T:
 
 async def subscribe(request: web.Request) -> web.WebSocketResponse:
     """The camera's newest frames over a WebSocket (see services/gateway/fanout.py)."""
-    camera = _camera(request)
+    camera = path_camera(request)
     ws = web.WebSocketResponse(
         compress=False, heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=MAX_SUBSCRIBER_MESSAGE_BYTES
     )

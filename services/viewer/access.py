@@ -10,17 +10,14 @@ from services.viewer.settings import ViewerSettings
 from services.viewer.views import STATIC
 from shared.auth import (
     OPEN as OPEN_ROUTE,
-    READ,
     AccessPolicy,
     Rule,
-    access_middleware,
-    announce,
     camera_in_query,
     camera_in_query_or_any,
     health_rules,
-    install_log_redaction,
-    open_health_paths,
 )
+from shared.auth_notice import install
+from shared.tokens import READ
 
 DENIED_TEMPLATE = (STATIC / "denied.html").read_text()
 DENIED_TITLES = {401: "Not authorised", 403: "Not allowed to watch this camera"}
@@ -65,11 +62,4 @@ def viewer_policy(settings: ViewerSettings) -> AccessPolicy:
 def install_access_control(app: web.Application, settings: ViewerSettings) -> None:
     """Adds the token middleware and the start-up line saying what is protected."""
     policy = viewer_policy(settings)
-    install_log_redaction()
-    app.middlewares.append(access_middleware(policy))
-    health = (settings.auth_open_livez, settings.auth_open_readyz, settings.auth_open_metrics)
-
-    async def say_what_is_protected(app: web.Application) -> None:
-        announce(policy, settings.bind_host, settings.viewer_port, open_health_paths(*health))
-
-    app.on_startup.append(say_what_is_protected)
+    install(app, policy, settings, settings.viewer_port)

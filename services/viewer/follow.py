@@ -13,12 +13,12 @@ from services.viewer import metrics
 from services.viewer.cameras import CameraPipelines
 from services.viewer.pipeline import CameraPipeline
 from services.viewer.settings import ViewerSettings
-from shared.auth import bearer_headers
 from shared.backoff import Backoff
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
+from shared.tokens import bearer_headers
 from shared.transport import TransportLink
-from shared.upstream import CameraReader, Delivery, Upstream, UpstreamError
+from shared.upstream import CameraReader, Delivery, Upstream, UpstreamError, until_it_answers
 from shared.upstream_gateway import GatewayUpstream
 from shared.upstream_redis import RedisUpstream
 
@@ -52,14 +52,7 @@ class Follower:
         for camera in self.settings.pinned_cameras:
             pipelines.ensure(camera)
         while True:
-            try:
-                cameras = await self.upstream.discover()
-            except UpstreamError as exc:
-                self.link.down(str(exc), retry_in=(delay := backoff.next_delay()))
-                await asyncio.sleep(delay)
-                continue
-            self.link.up()
-            backoff.reset()
+            cameras = await until_it_answers(self.upstream.discover, self.link, backoff)
             for camera, age in cameras.items():
                 if (pipeline := pipelines.ensure(camera)) is not None:
                     pipeline.note_upstream_age(age)

@@ -10,11 +10,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from shared.jpeg import JpegHeaderError, read_checked_header
-
-NDArray = npt.NDArray[np.uint8]
 
 # JPEG can decode at 1/2, 1/4 or 1/8 scale for little more than the entropy decoding.
 REDUCED_FLAGS = {

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 
 from services.gateway.settings import GatewaySettings
-from shared.wire import HEADER_SEQ, from_ws_message
+from shared.wire import HEADER_SEQ
+from shared.wire_ws import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess, haproxy_binary
 from tests.fixtures.processes import ServiceProcess

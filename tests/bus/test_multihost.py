@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from services.gateway.settings import GatewaySettings
-from shared.wire import from_ws_message
+from shared.wire_ws import from_ws_message
 from tests.fixtures import wait_until
 from tests.fixtures.haproxy import HaproxyProcess
 from tests.fixtures.netns import Hosts, NetnsService, call_in_netns

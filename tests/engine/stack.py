@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.auth import mint
+from shared.tokens import mint
 from tests.fixtures import free_port, wait_until
 from tests.support.compose import read_dotenv
 

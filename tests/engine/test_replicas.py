@@ -17,8 +17,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.auth import mint
-from shared.wire import FrameMeta, from_ws_message, to_headers
+from shared.tokens import mint
+from shared.wire import FrameMeta, to_headers
+from shared.wire_ws import from_ws_message
 from tests.engine.stack import ROOT, Stack, docker, http_get, read_token
 from tests.fixtures import wait_until
 from tests.fixtures.frames import jpeg_frame

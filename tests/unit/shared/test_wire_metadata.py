@@ -22,9 +22,9 @@ from shared.wire import (
     check_jpeg,
     from_headers,
     from_stream_fields,
-    from_ws_message,
     parse_headers,
 )
+from shared.wire_ws import from_ws_message
 from tests.fixtures.bombs import jpeg_bomb, small_jpeg, with_claimed_size
 
 JPEG = with_claimed_size(small_jpeg(width=16, height=16), 16, 16)

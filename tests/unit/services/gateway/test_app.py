@@ -16,7 +16,8 @@ from pytest_aiohttp import AiohttpClient
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from shared.wire import FrameMeta, from_ws_message, to_headers
+from shared.wire import FrameMeta, to_headers
+from shared.wire_ws import from_ws_message
 
 GatewayClient = TestClient[web.Request, web.Application]
 StartGateway = Callable[..., Awaitable[GatewayClient]]
