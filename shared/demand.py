@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from shared.redisconn import RedisClient
 
@@ -48,10 +48,11 @@ class DemandSignal:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for camera in due:
                     pipe.set(demand_key(camera), b"1", px=DEMAND_TTL_MS)
-                for camera in starting:
-                    pipe.publish(DEMAND_CHANNEL, camera)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+            # Not pipelined: a cluster client refuses PUBLISH in a pipeline.
+            for camera in starting:
+                await self._redis.publish(DEMAND_CHANNEL, camera)
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.debug("could not signal demand: %s", exc)  # the frames' own path reports Redis down
             return
         for camera in due:

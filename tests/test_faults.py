@@ -17,6 +17,7 @@ import redis
 
 from tests.fixtures import RtspFactory, ServiceFactory, ServiceProcess, free_port, wait_until
 from tests.fixtures.frames import viewer_seq
+from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
 from tests.support.memory import memory_mib
 
@@ -81,29 +82,32 @@ def test_capture_and_viewer_recover_when_redis_is_killed_and_restarted_on_the_sa
 ) -> None:
     """SIGKILL mid-stream, a few seconds away, back on the same port *empty* (no persistence)."""
     capture, viewer = start_redis_pipeline(start_service, redis_server.url)
-    redis_server.kill()
-    wait_until(lambda: "redis" in failing_checks(capture), timeout=10, message=capture.log_tail)
-    wait_until(lambda: "redis" in failing_checks(viewer), timeout=10, message=viewer.log_tail)
-    # While Redis is away the browser sees the "no signal" card, not a frozen picture.
-    wait_until(lambda: snapshot_live(viewer) == "0", timeout=10)
-    seq_at_outage = viewer_seq(viewer)
+    # A browser watches throughout: the viewer renders, so it sees (and counts) the outage.
+    with watching(viewer, "cam0"):
+        wait_frames_flow(viewer, 0)
+        redis_server.kill()
+        wait_until(lambda: "redis" in failing_checks(capture), timeout=10, message=capture.log_tail)
+        wait_until(lambda: "redis" in failing_checks(viewer), timeout=10, message=viewer.log_tail)
+        # While Redis is away the browser sees the "no signal" card, not a frozen picture.
+        wait_until(lambda: snapshot_live(viewer) == "0", timeout=10)
+        seq_at_outage = viewer_seq(viewer)
 
-    redis_server.start()
-    wait_frames_flow(viewer, seq_at_outage)
-    capture.wait_ready(15)
-    viewer.wait_ready(15)
+        redis_server.start()
+        wait_frames_flow(viewer, seq_at_outage)
+        capture.wait_ready(15)
+        viewer.wait_ready(15)
 
-    dropped = "framebus_frames_dropped_total"
-    assert counter(capture, dropped, camera="cam0", stage="redis", reason="transport_error") >= 1
-    assert counter(capture, dropped, camera="cam0", stage="redis", reason="transport_down") >= 1
-    assert counter(capture, "framebus_transport_reconnects_total", transport="redis") >= 1
-    assert counter(viewer, "framebus_transport_reconnects_total", transport="redis") >= 1
-    assert viewer.get_json("/api/stats")[1]["dropped"].get("upstream_gap", 0) >= 1
-    # The restarted Redis is empty: capture must have registered its camera again.
-    client = redis.Redis.from_url(redis_server.url)
-    assert b"cam0" in client.zrange("framebus:registry", 0, -1)
-    client.close()
-    assert_nothing_crashed(capture, viewer)
+        dropped = "framebus_frames_dropped_total"
+        assert counter(capture, dropped, camera="cam0", stage="redis", reason="transport_error") >= 1
+        assert counter(capture, dropped, camera="cam0", stage="redis", reason="transport_down") >= 1
+        assert counter(capture, "framebus_transport_reconnects_total", transport="redis") >= 1
+        assert counter(viewer, "framebus_transport_reconnects_total", transport="redis") >= 1
+        assert viewer.get_json("/api/stats")[1]["dropped"].get("upstream_gap", 0) >= 1
+        # The restarted Redis is empty: capture must have registered its camera again.
+        client = redis.Redis.from_url(redis_server.url)
+        assert b"cam0" in client.zrange("framebus:registry", 0, -1)
+        client.close()
+        assert_nothing_crashed(capture, viewer)
 
 
 def test_capture_registers_its_camera_again_when_redis_loses_its_data_between_two_frames(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from shared.backoff import Backoff
 from shared.demand import DEMAND_CHANNEL, REFRESH_SECONDS, demand_key
@@ -42,7 +42,7 @@ class DemandWatcher:
         while True:
             try:
                 await self._watch()
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 self._set(True, f"cannot read demand ({type(exc).__name__}); full rate meanwhile")
                 await asyncio.sleep(backoff.next_delay())
 

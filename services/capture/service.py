@@ -138,8 +138,12 @@ class CaptureService:
         """Encodes only the newest captured frame, once, and hands the bytes to every sink."""
         loop = asyncio.get_running_loop()
         params = [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
+        # Unthrottled (CAPTURE_FPS=0), encode only what some transport can take now. A paced
+        # source keeps its pace instead: a stalled transport must show as counted drops.
+        paced_by_sinks = self.settings.capture_fps == 0
         while True:
-            await self._a_sink_is_free()
+            if paced_by_sinks:
+                await self._a_sink_is_free()
             frame, captured_ns = await self._captured.get()
             self._encoder_took.set()
             if self.demand is not None and not self.demand.admit():
@@ -161,8 +165,8 @@ class CaptureService:
                 sink.slot.put(encoded)
 
     async def _a_sink_is_free(self) -> None:
-        """Pacing: encode only when some sink has taken the last frame, so an unthrottled source
-        does not encode frames that every transport would only supersede."""
+        """Until some sink has taken the last frame: an unthrottled source then does not encode
+        frames that every transport would only supersede."""
         waits = [asyncio.ensure_future(sink.slot.wait_empty()) for sink in self.sinks]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

@@ -17,6 +17,7 @@ from services.gateway.bus import BusUnavailable, CameraEntry, GatewayFrames
 from services.gateway.hub import CameraHub, StoredFrame
 from services.gateway.settings import GatewaySettings
 from shared.backoff import Backoff
+from shared.demand import DemandSignal
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.metrics import MALFORMED
@@ -39,7 +40,7 @@ from shared.wire import FrameMeta, WireError, from_stream_fields, stream_key
 log = logging.getLogger("framebus.gateway.backplane")
 malformed_log = RateLimitedLog(log)
 
-PING_SECONDS = 2.0
+PING_SECONDS = 1.0
 
 
 def _malformed(reason: str, detail: str) -> None:
@@ -56,6 +57,8 @@ class RedisBackplane(GatewayFrames):
             self.upstream.client, settings.redis_stream_maxlen, settings.camera_idle_seconds
         )
         self._watchers: Counter[str] = Counter()
+        # Cameras with local subscribers are wanted: capture on demand runs them at full rate.
+        self._demand = DemandSignal(self.upstream.client)
         self._readers = BackgroundTasks()
 
     async def accept(self, meta: FrameMeta, jpeg: bytes) -> None:
@@ -129,6 +132,7 @@ class RedisBackplane(GatewayFrames):
         self._watchers[camera] += 1
         if self._watchers[camera] == 1:
             self._readers.start(f"backplane_{camera}", lambda: self._read(camera))
+            await self._demand.refresh(self._watchers)
         try:
             yield
         finally:
@@ -157,13 +161,15 @@ class RedisBackplane(GatewayFrames):
         self._readers.start("backplane_ping", self._ping_forever)
 
     async def _ping_forever(self) -> None:
-        """Readiness tells the truth between frames too: a PING every PING_SECONDS."""
+        """Readiness tells the truth between frames too: a PING every PING_SECONDS (and the
+        watched cameras' demand markers refreshed)."""
         while True:
             try:
                 await self.upstream.client.ping()
                 self.link.up()
             except (RedisError, OSError) as exc:
                 self.link.down(exc)
+            await self._demand.refresh(self._watchers)
             await asyncio.sleep(PING_SECONDS)
 
     async def close(self) -> None:

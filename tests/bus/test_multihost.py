@@ -329,6 +329,12 @@ def measure_delivery(
     return result
 
 
+@pytest.mark.xfail(
+    reason="issue 10, not met yet: capture waits for each XADD's reply, so with 1% loss a lost reply "
+    "stalls the sink for TCP's 200 ms minimum RTO and the newest-frame slot supersedes (and counts) "
+    "about half the camera's frames; needs pipelined XADDs with ordered entry ids",
+    strict=False,
+)
 def test_lossy_links_and_a_50ms_viewer_path_still_deliver_720p_at_15fps(
     netns_hosts: MakeHosts, tmp_path: Path
 ) -> None:
