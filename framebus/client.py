@@ -14,7 +14,6 @@ from types import TracebackType
 from framebus.errors import AuthRefused, CameraNotFound, FramebusError, NoFrames, auth_refusal
 from framebus.frames import Frame
 from framebus.readers import (
-    GatewayPushReader,
     GroupRedisReader,
     OrderedRedisReader,
     consumer_name,
@@ -24,7 +23,7 @@ from framebus.readers import (
 from shared.backoff import Backoff
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.upstream import CameraReader, Delivery, Upstream, UpstreamError
-from shared.upstream_gateway import GatewayUpstream
+from shared.upstream_gateway import GatewayCameraReader, GatewayUpstream
 from shared.upstream_redis import RedisUpstream
 
 log = logging.getLogger("framebus.client")
@@ -162,7 +161,7 @@ class Subscription:
             self._reader = OrderedRedisReader(upstream, self.camera)
         else:
             assert isinstance(upstream, GatewayUpstream)
-            self._reader = GatewayPushReader(upstream, self.camera)
+            self._reader = GatewayCameraReader(upstream, self.camera, pull=False)
         return self._reader
 
     def _frame(self, delivery: Delivery) -> Frame:

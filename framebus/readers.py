@@ -15,26 +15,21 @@ import socket
 from collections import deque
 from typing import cast
 
-import aiohttp
 from redis.exceptions import RedisError, ResponseError
 
 from shared.registry import DEFAULT_IDLE_SECONDS
-from shared.transport import describe_error
-from shared.upstream import CameraReader, Delivery, MalformedHandler, Upstream, UpstreamError
+from shared.upstream import Delivery, MalformedHandler, Upstream
 from shared.upstream_gateway import (
-    CLOSED,
-    GatewayCameraReader,
     GatewayUpstream,
 )
 from shared.upstream_redis import (
     EMPTY_STREAM_ID,
     XREAD_BATCH,
     XREAD_BLOCK_MS,
+    RedisCameraReader,
     RedisUpstream,
     StreamEntry,
 )
-from shared.wire import WireError, from_stream_fields, stream_key
-from shared.wire_ws import from_ws_message
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HTTP_SCHEMES = ("http://", "https://")
@@ -56,32 +51,11 @@ def open_upstream(url: str, token: str | None, on_malformed: MalformedHandler) -
     return GatewayUpstream(url, on_malformed, lambda: headers)
 
 
-class _RedisStreamReader(CameraReader):
-    def __init__(self, upstream: RedisUpstream, camera: str) -> None:
-        super().__init__(camera, upstream.on_malformed)
-        self._redis = upstream.client
-        self._key = stream_key(camera)
-
-    async def pull(self) -> Delivery:
-        try:
-            return await self._pull()
-        except (RedisError, OSError) as exc:
-            self.connected = False
-            # The cause stays attached: the subscription recognises a refused password by it.
-            raise UpstreamError(describe_error(exc)) from exc
+class _RedisStreamReader(RedisCameraReader):
+    """The Redis adapter's connection handling and entry parsing, with another way to read."""
 
     async def _pull(self) -> Delivery:
         raise NotImplementedError
-
-    def _parse(self, fields: dict[bytes, bytes], skipped: int) -> Delivery | None:
-        try:
-            meta, jpeg = from_stream_fields(fields)
-        except WireError as exc:
-            self._on_malformed("bad_entry", f"{self.camera}: {exc}")
-            return None
-        if not self._accept(meta, "the stream"):
-            return None
-        return Delivery(meta, jpeg, skipped)
 
 
 class OrderedRedisReader(_RedisStreamReader):
@@ -187,31 +161,3 @@ class GroupRedisReader(_RedisStreamReader):
         # Tidy the group's consumer list; a worker that crashed leaves an idle, empty entry.
         with contextlib.suppress(RedisError, OSError):
             await self._redis.xgroup_delconsumer(self._key, self.group, self.consumer)
-
-
-class GatewayPushReader(GatewayCameraReader):
-    """The gateway's push mode: every frame the gateway receives, as long as we keep up.
-
-    A consumer slower than the camera still loses frames (the gateway skips for a full
-    socket); they show up as gaps in ``seq``.
-    """
-
-    def __init__(self, upstream: GatewayUpstream, camera: str) -> None:
-        super().__init__(upstream, camera)
-        self._url = f"{upstream.url}/cameras/{camera}/ws"
-
-    async def _pull(self) -> Delivery:
-        ws = self._ws if self._ws is not None and not self._ws.closed else await self._connect()
-        while True:
-            message = await ws.receive()
-            if message.type in CLOSED:
-                raise UpstreamError("gateway closed the WebSocket")
-            if message.type != aiohttp.WSMsgType.BINARY:
-                continue
-            try:
-                meta, jpeg = from_ws_message(message.data)
-            except WireError as exc:
-                self._on_malformed("bad_message", f"{self.camera}: {exc}")
-                continue
-            if self._accept(meta, "the socket"):
-                return Delivery(meta, jpeg)

@@ -12,7 +12,7 @@ import atexit
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -29,8 +29,8 @@ from shared.results import (
     FrameResult,
     ResultError,
     from_json,
-    from_stream_fields,
     make_boxes,
+    newest_result,
     results_key,
     to_json,
     to_stream_fields,
@@ -170,11 +170,8 @@ class AsyncResultsPublisher:
         """The newest result published for ``camera``, or None."""
         try:
             if self._redis is not None:
-                entries = cast(
-                    list[tuple[bytes, dict[bytes, bytes]]],
-                    await self._redis.xrevrange(results_key(camera), count=1),
-                )
-                return from_stream_fields(entries[0][1], camera) if entries else None
+                newest = await newest_result(self._redis, camera)
+                return None if newest is None else newest[0]
             if self._session is None:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
             async with self._session.get(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from shared.redisconn import RedisClient
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.wire import MAX_DIMENSION
 
@@ -215,3 +217,16 @@ def from_stream_fields(fields: Mapping[bytes, bytes], camera: str) -> FrameResul
     if raw is None:
         raise ResultError("missing field result")
     return from_json(raw, camera)
+
+
+async def newest_result(client: RedisClient, camera: str) -> tuple[FrameResult, float] | None:
+    """The newest result in the camera's results stream, with its age in seconds (from the entry
+    id, Redis's clock); None when there is none. Raises ResultError for a malformed entry."""
+    entries = cast(
+        list[tuple[bytes, dict[bytes, bytes]]], await client.xrevrange(results_key(camera), count=1)
+    )
+    if not entries:
+        return None
+    entry_id, fields = entries[0]
+    age = max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)
+    return from_stream_fields(fields, camera), age

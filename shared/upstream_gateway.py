@@ -73,12 +73,15 @@ class GatewayUpstream(Upstream):
 
 
 class GatewayCameraReader(CameraReader):
-    """``?pull=1``: the gateway sends a frame only when asked with ``next``, the newest it has."""
+    """``?pull=1`` (the default): the gateway sends a frame only when asked with ``next``, the
+    newest it has. ``pull=False``: push mode, every frame the gateway receives while we keep up
+    (a slower reader loses frames, seen as gaps in ``seq``)."""
 
-    def __init__(self, upstream: GatewayUpstream, camera: str) -> None:
+    def __init__(self, upstream: GatewayUpstream, camera: str, pull: bool = True) -> None:
         super().__init__(camera, upstream.on_malformed)
         self._upstream = upstream
-        self._url = f"{upstream.url}/cameras/{camera}/ws?pull=1"
+        self._asks = pull
+        self._url = f"{upstream.url}/cameras/{camera}/ws" + ("?pull=1" if pull else "")
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def pull(self) -> Delivery:
@@ -94,7 +97,8 @@ class GatewayCameraReader(CameraReader):
     async def _pull(self) -> Delivery:
         ws = self._ws if self._ws is not None and not self._ws.closed else await self._connect()
         while True:
-            await ws.send_str(PULL_REQUEST)
+            if self._asks:
+                await ws.send_str(PULL_REQUEST)
             message = await ws.receive()  # pings and pongs are answered inside aiohttp
             if message.type in CLOSED:
                 raise UpstreamError("gateway closed the WebSocket")

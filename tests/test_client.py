@@ -113,8 +113,10 @@ def test_publisher_supersedes_rather_than_queues(redis_url: str) -> None:
             publisher.publish(jpeg)
         publisher.flush()
         stats = publisher.stats
-    assert stats.published + stats.dropped.get("superseded", 0) == 200
-    assert stats.published >= 1
+    # Every frame is accounted for; most are superseded (not queued) while one is being sent.
+    # (On a loaded machine a send can also time out: then it counts as transport_error.)
+    assert stats.published + sum(stats.dropped.values()) == 200
+    assert stats.published >= 1 and stats.dropped.get("superseded", 0) > 0
     assert not [t for t in threading.enumerate() if t.name.startswith("framebus-")], "thread leaked"
 
 

@@ -25,7 +25,7 @@ from shared.results import (
     RESULTS_MAXLEN,
     FrameResult,
     ResultError,
-    from_stream_fields as from_result_fields,
+    newest_result,
     results_key,
     to_json,
     to_stream_fields as to_result_fields,
@@ -112,19 +112,12 @@ class RedisBackplane(GatewayFrames):
     async def newest_result(self, camera: str) -> tuple[bytes, float] | None:
         """(the result as JSON, its age in seconds) from the camera's results stream."""
         try:
-            entries = cast(
-                list[StreamEntry], await self.upstream.client.xrevrange(results_key(camera), count=1)
-            )
+            newest = await newest_result(self.upstream.client, camera)
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"the Redis backplane is unavailable ({type(exc).__name__})") from exc
-        if not entries:
-            return None
-        entry_id, fields = entries[0]
-        try:
-            result = from_result_fields(fields, camera)
         except ResultError:
-            return None
-        return to_json(result), max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)
+            return None  # a malformed entry is no result to serve
+        return None if newest is None else (to_json(newest[0]), newest[1])
 
     @contextlib.asynccontextmanager
     async def watching(self, camera: str) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -24,7 +24,7 @@ from services.viewer.settings import ViewerSettings
 from services.viewer.views import NO_CACHE, SERVICE, SETTINGS
 from shared.logs import RateLimitedLog
 from shared.redisconn import connect
-from shared.results import FrameResult, ResultError, from_json, from_stream_fields, results_key
+from shared.results import FrameResult, ResultError, from_json, newest_result
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.transport import describe_error
 
@@ -74,11 +74,8 @@ class ResultsSource:
 
     async def _fetch(self, camera: str) -> FrameResult | None:
         if self._redis is not None:
-            entries = cast(
-                list[tuple[bytes, dict[bytes, bytes]]],
-                await self._redis.xrevrange(results_key(camera), count=1),
-            )
-            return from_stream_fields(entries[0][1], camera) if entries else None
+            newest = await newest_result(self._redis, camera)
+            return None if newest is None else newest[0]
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
             self._session = aiohttp.ClientSession(timeout=timeout)
