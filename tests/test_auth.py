@@ -645,6 +645,7 @@ def test_the_viewer_redis_user_may_read_but_not_write(acl_redis: AclRedis) -> No
 def test_the_gateway_user_may_append_frames_and_only_admin_may_flush(acl_redis: AclRedis) -> None:
     gateway = acl_redis.client("gateway")
     assert gateway.xadd("framebus:frames:cam0", {"jpeg": b"x"})
+    assert gateway.xadd("framebus:results:cam0", {"result": b"{}"})  # results posted over HTTP
     assert len(gateway.xrevrange("framebus:frames:cam0", count=1) or []) == 1
     assert refused(lambda: gateway.delete("framebus:frames:cam0"))
     assert refused(lambda: gateway.flushall())
