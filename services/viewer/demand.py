@@ -44,7 +44,10 @@ class Demand:
     def want_frame(self) -> None:
         self._want.set()
 
-    async def frame_wanted(self) -> None:
-        """Until the renderer asks for a frame (the feed's cue to pull one)."""
-        await self._want.wait()
+    def frame_arrived(self) -> None:
         self._want.clear()
+
+    async def frame_wanted(self) -> None:
+        """Until the renderer asks for a frame (the feed's cue to pull one). The request stands
+        until a frame arrives, so a feed that restarts (a crash, a reconnect) still answers it."""
+        await self._want.wait()

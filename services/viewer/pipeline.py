@@ -73,6 +73,7 @@ class CameraPipeline:
         Frames published while nobody watched are neither: they were not wanted.
         """
         self._metrics.received.inc()
+        self.demand.frame_arrived()
         if self._resuming:
             self._resuming = False
         else:
