@@ -29,6 +29,8 @@ from shared.wire import FrameMeta
 log = logging.getLogger("framebus.viewer")
 
 SIGNAL_CHECK_SECONDS = 1.0
+# A picture this young is served as it is (a few frame intervals at any camera rate).
+FRESH_PICTURE_SECONDS = 0.2
 
 
 class CameraPipeline:
@@ -96,22 +98,27 @@ class CameraPipeline:
         self.fanout.add(client)
         self.demand.client_joined()
 
-    async def picture(self, fresh_within: float) -> RenderedFrame | None:
-        """The newest picture, once it is at most ``fresh_within`` old or none is coming: a
-        snapshot of an idle camera waits for the render it has just asked for."""
+    async def picture(self, wait_up_to: float) -> RenderedFrame | None:
+        """The newest picture, if it is fresh (a watched camera's always is); else the next one
+        rendered, waiting ``wait_up_to`` seconds at most: a snapshot of an idle camera waits for
+        the render it has just asked for."""
         self.demand.ask()
         latest = self.frames.latest
-        if latest is not None and time.time_ns() - latest.ready_ns <= fresh_within * 1e9:
+        if latest is not None and time.time_ns() - latest.ready_ns <= FRESH_PICTURE_SECONDS * 1e9:
             return latest
         with contextlib.suppress(TimeoutError, BroadcastClosed):
-            async with asyncio.timeout(fresh_within):
-                return (await self.frames.next_after(self.frames.version))[1]
+            async with asyncio.timeout(wait_up_to):
+                seen = self.frames.version
+                while True:  # a "waiting" card drawn meanwhile is not the picture asked for
+                    seen, picture = await self.frames.next_after(seen)
+                    if picture.live:
+                        return picture
         return self.frames.latest
 
-    async def picture_at(self, width: int, fresh_within: float) -> RenderedFrame | None:
+    async def picture_at(self, width: int, wait_up_to: float) -> RenderedFrame | None:
         """:meth:`picture` at another width (one of SNAPSHOT_WIDTHS), rendered from the same
         source frame once per frame and cached; a "no signal" card stays as it is."""
-        picture = await self.picture(fresh_within)
+        picture = await self.picture(wait_up_to)
         source = self._source
         if picture is None or not picture.live or source is None or source.meta.seq != picture.seq:
             return picture

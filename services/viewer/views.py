@@ -30,8 +30,9 @@ STREAMS = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
 
 STATIC = resources.files("services.viewer") / "static"
 NO_CACHE = {"Cache-Control": "no-store"}
-# A snapshot of a camera nobody watched waits this long at most for the render it asks for.
-SNAPSHOT_FRESH_SECONDS = 0.5
+# A snapshot of a camera nobody watched waits this long at most for the render it asks for
+# (typically a frame interval and a render; the first one after start also warms OpenCV up).
+SNAPSHOT_WAIT_SECONDS = 1.0
 
 
 def _pipeline(request: web.Request) -> CameraPipeline:
@@ -93,9 +94,9 @@ async def snapshot(request: web.Request) -> web.Response:
     pipeline = _pipeline(request)
     width = _snapshot_width(request)
     if width is None:
-        frame = await pipeline.picture(fresh_within=SNAPSHOT_FRESH_SECONDS)
+        frame = await pipeline.picture(wait_up_to=SNAPSHOT_WAIT_SECONDS)
     else:
-        frame = await pipeline.picture_at(width, fresh_within=SNAPSHOT_FRESH_SECONDS)
+        frame = await pipeline.picture_at(width, wait_up_to=SNAPSHOT_WAIT_SECONDS)
     if frame is None:  # the "waiting" card is drawn in the first milliseconds of a pipeline
         raise web.HTTPServiceUnavailable(text=f"no picture of camera {pipeline.camera} yet\n")
     headers = {
