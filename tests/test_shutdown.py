@@ -21,7 +21,7 @@ import pytest
 
 from tests.fixtures import ServiceProcess, wait_until
 from tests.fixtures.factories import ServiceFactory
-from tests.fixtures.frames import GOOD_JPEG
+from tests.fixtures.frames import GOOD_JPEG, frame_headers
 from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
 
@@ -90,14 +90,7 @@ def posting(port: int, camera: str) -> Iterator[list[int]]:
             try:
                 while not stop.is_set():
                     seq += 1
-                    headers = {
-                        "Content-Type": "image/jpeg",
-                        "X-Frame-Seq": str(seq),
-                        "X-Frame-Captured-Ns": str(time.time_ns()),
-                        "X-Frame-Width": "64",
-                        "X-Frame-Height": "48",
-                    }
-                    connection.request("POST", f"/cameras/{camera}/frames", GOOD_JPEG, headers)
+                    connection.request("POST", f"/cameras/{camera}/frames", GOOD_JPEG, frame_headers(seq))
                     response = connection.getresponse()
                     response.read()
                     statuses.append(response.status)
