@@ -9,6 +9,7 @@ client themselves, so the same code runs on one server and on a cluster.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +95,8 @@ def connect(url: str, *, socket_timeout: float, connect_timeout: float = 2.0, **
         require_full_coverage=False,
         **common,
     )
+
+
+def entry_age(entry_id: bytes) -> float:
+    """Seconds since a stream entry was added: its auto id starts with Redis's clock in ms."""
+    return max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from shared.redisconn import RedisClient
+from shared.redisconn import RedisClient, entry_age
 from shared.settings import CAMERA_ID_RULE, is_camera_id
 from shared.wire import MAX_DIMENSION
 
@@ -228,5 +227,4 @@ async def newest_result(client: RedisClient, camera: str) -> tuple[FrameResult, 
     if not entries:
         return None
     entry_id, fields = entries[0]
-    age = max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)
-    return from_stream_fields(fields, camera), age
+    return from_stream_fields(fields, camera), entry_age(entry_id)

@@ -22,8 +22,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import redis
 
@@ -32,6 +30,7 @@ from shared.runner import HEADER_TIMEOUT_SECONDS, MAX_HALF_OPEN_CONNECTIONS
 from tests.fixtures import ServiceProcess, start_service_process, wait_until
 from tests.fixtures.bombs import jpeg_bomb
 from tests.fixtures.factories import ServiceFactory
+from tests.fixtures.frames import GOOD_JPEG, post
 from tests.fixtures.processes import watching
 from tests.fixtures.servers import RedisServer
 from tests.support.memory import memory_mib
@@ -47,27 +46,6 @@ BOMBS = {
 }
 # A viewer that decoded even one bomb peaks far above this (issue 11 measured over 1 GiB).
 VIEWER_PEAK_RSS_BOUND_MB = 400
-
-
-def make_jpeg(width: int = 64, height: int = 48) -> bytes:
-    image = np.full((height, width, 3), 90, np.uint8)
-    cv2.putText(image, "fb", (4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
-    return bytes(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-
-
-GOOD_JPEG = make_jpeg()
-
-
-def post(gateway: ServiceProcess, camera: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{gateway.url}/cameras/{camera}/frames", data=body, headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read().decode()
 
 
 def frame_headers(seq: int, width: int | None = 64, height: int | None = 48, **extra: str) -> dict[str, str]:

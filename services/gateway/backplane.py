@@ -21,6 +21,7 @@ from shared.demand import DemandSignal
 from shared.health import CheckResult
 from shared.logs import RateLimitedLog
 from shared.metrics import MALFORMED
+from shared.redisconn import entry_age
 from shared.results import (
     RESULTS_MAXLEN,
     FrameResult,
@@ -181,5 +182,4 @@ def _stored(camera: str, reply: list[StreamEntry]) -> StoredFrame | None:
         _malformed("bad_entry", f"{camera}: {exc}")
         return None
     # The entry id starts with Redis's clock in ms: how long ago the frame reached the bus.
-    age = max(0.0, time.time() - int(entry_id.split(b"-")[0]) / 1000)
-    return StoredFrame(meta, jpeg, time.monotonic() - age)
+    return StoredFrame(meta, jpeg, time.monotonic() - entry_age(entry_id))
