@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
+from bench.verdicts import Target, Verdicts
 
 
 def _ms(value: float | None) -> str:
@@ -56,43 +54,6 @@ def _framebus_row(r: FramebusResult) -> str:
         f"{r.case:34} {r.fps:6.1f} {r.delivered_fraction:6.1%} {_percentiles(r)}  {stages:>15}  "
         f"{cpu_text:>31} {kib:>6} {rss_text:>20}  {drops}"
     )
-
-
-_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "<": operator.lt,
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A figure's goal, written once: the verdict and the printed text both come from it."""
-
-    comparison: str  # one of _COMPARISONS
-    bound: float
-
-    def met(self, value: float) -> bool:
-        return _COMPARISONS[self.comparison](value, self.bound)
-
-    def verdict(self, value: float) -> str:
-        return "MET" if self.met(value) else "MISSED"
-
-    def __str__(self) -> str:
-        return f"{self.comparison} {self.bound:.2f}".rstrip("0").rstrip(".")
-
-
-class Verdicts:
-    """Lines "label  value  target  MET/MISSED" (or n/a where this run has no target)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def check(self, label: str, value: float | None, target: Target | None = None) -> None:
-        shown = "-" if value is None else f"{value:.2f}"
-        verdict = target.verdict(value) if target and value is not None else "n/a"
-        target_text = "" if target is None else str(target)
-        self.lines.append(f"  {label:58} {shown:>8}  target {target_text:12} {verdict}")
 
 
 def _find(cases: list[FramebusResult], transport: str, size: str, mode: str) -> FramebusResult | None:

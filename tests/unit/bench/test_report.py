@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.report import Target, ratios, table
+from bench.report import ratios, table
 from bench.results import BenchRun, Delivery, Floor, FramebusResult, Latency, Machine
+from bench.verdicts import Target
 
 
 def floor_720p() -> Floor:
