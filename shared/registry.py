@@ -12,9 +12,6 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline
-
 from shared.redisconn import RedisClient
 
 REGISTRY_KEY = "framebus:registry"
@@ -25,14 +22,20 @@ DEFAULT_IDLE_SECONDS = 300.0
 FUTURE_SLACK_SECONDS = 60.0
 
 
-def register(pipe: Pipeline | ClusterPipeline, camera: str, now: float | None = None) -> None:
-    pipe.zadd(REGISTRY_KEY, {camera: time.time() if now is None else now})
+# One Redis command as its arguments, for a pipeline's ``execute_command`` or a raw connection.
+Command = tuple[str | bytes | int | float, ...]
 
 
-def prune(pipe: Pipeline | ClusterPipeline, idle_seconds: float, now: float | None = None) -> None:
+def register_command(camera: str, now: float | None = None) -> Command:
+    return ("ZADD", REGISTRY_KEY, time.time() if now is None else now, camera)
+
+
+def prune_commands(idle_seconds: float, now: float | None = None) -> list[Command]:
     now = time.time() if now is None else now
-    pipe.zremrangebyscore(REGISTRY_KEY, "-inf", f"({now - idle_seconds}")
-    pipe.zremrangebyscore(REGISTRY_KEY, f"({now + FUTURE_SLACK_SECONDS}", "+inf")
+    return [
+        ("ZREMRANGEBYSCORE", REGISTRY_KEY, "-inf", f"({now - idle_seconds}"),
+        ("ZREMRANGEBYSCORE", REGISTRY_KEY, f"({now + FUTURE_SLACK_SECONDS}", "+inf"),
+    ]
 
 
 async def recent_cameras(client: RedisClient, idle_seconds: float) -> list[tuple[bytes, float]]:

@@ -10,6 +10,7 @@ import time
 
 from shared import registry
 from shared.redisconn import RedisClient
+from shared.registry import Command
 from shared.wire import FrameMeta, stream_key, to_stream_fields
 
 # How often a writer refreshes its camera in the registry (one O(log N) command).
@@ -29,19 +30,26 @@ class StreamWriter:
     async def append(self, meta: FrameMeta, jpeg: bytes, *, register: bool = False) -> None:
         """XADD with an exact MAXLEN; re-registers the camera every second, or now if asked
         (after a reconnect: a Redis restarted empty between two frames would forget us)."""
-        now = time.monotonic()
         async with self._redis.pipeline(transaction=False) as pipe:
-            if register or now >= self._register_at.get(meta.camera, 0.0):
-                registry.register(pipe, meta.camera)
-                self._register_at[meta.camera] = now + REGISTER_INTERVAL_SECONDS
-            if now >= self._prune_at:
-                registry.prune(pipe, self._idle_seconds)
-                self._prune_at = now + PRUNE_INTERVAL_SECONDS
-            # Exact MAXLEN: with "~" Redis trims whole 100-entry nodes, so a stream of
-            # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
-            fields = to_stream_fields(meta, jpeg)
-            pipe.xadd(stream_key(meta.camera), fields, maxlen=self._maxlen, approximate=False)  # type: ignore[arg-type]
+            for command in self.commands(meta, jpeg, register=register):
+                pipe.execute_command(*command)
             await pipe.execute()
+
+    def commands(self, meta: FrameMeta, jpeg: bytes, *, register: bool = False) -> list[Command]:
+        """The commands that append one frame: the XADD, last, after any registry upkeep due."""
+        now = time.monotonic()
+        commands: list[Command] = []
+        if register or now >= self._register_at.get(meta.camera, 0.0):
+            commands.append(registry.register_command(meta.camera))
+            self._register_at[meta.camera] = now + REGISTER_INTERVAL_SECONDS
+        if now >= self._prune_at:
+            commands += registry.prune_commands(self._idle_seconds)
+            self._prune_at = now + PRUNE_INTERVAL_SECONDS
+        # Exact MAXLEN ("="): with "~" Redis trims whole 100-entry nodes, so a stream of
+        # 150 KiB JPEGs could hold 100+ of them instead of the few we asked for.
+        fields = [item for pair in to_stream_fields(meta, jpeg).items() for item in pair]
+        commands.append(("XADD", stream_key(meta.camera), "MAXLEN", "=", self._maxlen, "*", *fields))
+        return commands
 
     def forget(self, camera: str) -> None:
         self._register_at.pop(camera, None)

@@ -14,9 +14,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import aiohttp
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.capture import metrics
+from services.capture.pipelined import PipelinedAppender
 from services.capture.settings import CaptureSettings
 from shared.backoff import Backoff
 from shared.logs import RateLimitedLog
@@ -32,6 +34,8 @@ log = logging.getLogger("framebus.capture.sinks")
 # A sink that has had no frame to send for this long checks its transport anyway (Redis: PING),
 # so its readiness says whether the transport is reachable even while the source is down.
 IDLE_PROBE_SECONDS = 1.0
+# A sink with no new frame for this long collects the replies still due (pipelined Redis).
+SETTLE_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class EncodedFrame:
 
 class SinkRejected(Exception):
     """The transport answered but refused the frame (a 4xx from the gateway)."""
+
+
+SINK_ERRORS = (SinkRejected, TimeoutError, OSError, RedisError, aiohttp.ClientError)
 
 
 class FrameSink(ABC):
@@ -64,15 +71,16 @@ class FrameSink(ABC):
     async def probe(self) -> None:  # noqa: B027 - only sinks with probes_when_idle override it
         pass
 
+    async def settle(self) -> None:  # noqa: B027 - only a sink with unanswered frames overrides it
+        pass
+
     async def close(self) -> None:  # noqa: B027 - sinks without resources need nothing
         pass
 
     async def run(self) -> None:
         while True:
-            try:
-                async with asyncio.timeout(IDLE_PROBE_SECONDS if self.probes_when_idle else None):
-                    frame = await self.slot.get()
-            except TimeoutError:
+            frame = await self._next_frame()
+            if frame is None:
                 await self._probe_when_due()
                 continue
             if not self.link.connected and time.monotonic() < self._retry_at:
@@ -80,25 +88,47 @@ class FrameSink(ABC):
                 continue
             await self._deliver(frame)
 
+    async def _next_frame(self) -> EncodedFrame | None:
+        """The next frame, or None after IDLE_PROBE_SECONDS without one. A sink idle for
+        SETTLE_SECONDS first collects the replies still due for the frames it sent."""
+        try:
+            async with asyncio.timeout(SETTLE_SECONDS):
+                return await self.slot.get()
+        except TimeoutError:
+            await self.settle()
+        try:
+            async with asyncio.timeout(IDLE_PROBE_SECONDS if self.probes_when_idle else None):
+                return await self.slot.get()
+        except TimeoutError:
+            return None
+
     async def _deliver(self, frame: EncodedFrame) -> None:
         started = time.perf_counter()
         try:
             await self.send(frame)
-        except SinkRejected as exc:
-            # Reachable but refusing (bad token, say): not ready, yet no reason to back off.
-            self.link.down(str(exc))
-            self._drop(frame, "rejected", str(exc))
+        except SINK_ERRORS as exc:
+            self._failed(frame, exc)
             return
-        except (TimeoutError, OSError, RedisError, aiohttp.ClientError) as exc:
-            delay = self._backoff.next_delay()
-            self._retry_at = time.monotonic() + delay
-            self.link.down(exc, retry_in=delay)
-            self._drop(frame, "transport_error")
-            return
+        self._published(started)
+
+    def _published(self, started: float) -> None:
         self._publish_seconds.observe(time.perf_counter() - started)
         self._published_total.inc()
         self._backoff.reset()
         self.link.up()
+
+    def _failed(self, frame: EncodedFrame, exc: BaseException) -> None:
+        if isinstance(exc, SinkRejected):
+            # Reachable but refusing (bad token, say): not ready, yet no reason to back off.
+            self.link.down(str(exc))
+            self._drop(frame, "rejected", str(exc))
+            return
+        if self.link.connected or time.monotonic() >= self._retry_at:
+            # One backoff step per outage, not one per frame that was in flight when it began.
+            delay = self._backoff.next_delay()
+            self._retry_at = time.monotonic() + delay
+            self.link.down(exc, retry_in=delay)
+        self._drop(frame, "transport_error")
 
     async def _probe_when_due(self) -> None:
         if not self.link.connected and time.monotonic() < self._retry_at:
@@ -123,6 +153,9 @@ class FrameSink(ABC):
 
 
 class RedisSink(FrameSink):
+    """XADDs to the camera's stream; on one server they are pipelined (see pipelined.py), on a
+    cluster each waits for its reply (the cluster client routes and follows failovers)."""
+
     transport = "redis"
     probes_when_idle = True
 
@@ -134,15 +167,38 @@ class RedisSink(FrameSink):
             connect_timeout=settings.publish_timeout_seconds,
         )
         self._writer = StreamWriter(self._redis, settings.redis_stream_maxlen, settings.camera_idle_seconds)
+        self._pipelined: PipelinedAppender[tuple[EncodedFrame, float]] | None = None
+        if isinstance(self._redis, aioredis.Redis):
+            self._pipelined = PipelinedAppender(self._redis, self._writer, self._answered)
 
     async def send(self, frame: EncodedFrame) -> None:
         # After a failure Redis may have restarted empty: register again at once.
         await self._writer.append(frame.meta, frame.jpeg, register=not self.link.connected)
 
+    async def _deliver(self, frame: EncodedFrame) -> None:
+        if self._pipelined is None:
+            await super()._deliver(frame)
+            return
+        sent = (frame, time.perf_counter())
+        await self._pipelined.write(frame.meta, frame.jpeg, sent, register=not self.link.connected)
+
+    def _answered(self, sent: tuple[EncodedFrame, float], error: BaseException | None) -> None:
+        frame, started = sent
+        if error is None:
+            self._published(started)
+        else:
+            self._failed(frame, error)
+
+    async def settle(self) -> None:
+        if self._pipelined is not None:
+            await self._pipelined.settle()
+
     async def probe(self) -> None:
         await self._redis.ping()
 
     async def close(self) -> None:
+        if self._pipelined is not None:
+            await self._pipelined.close()
         await self._redis.aclose()
 
 
