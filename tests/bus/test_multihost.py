@@ -304,6 +304,11 @@ def measure_delivery(
     reference = hosts.start_service(
         "reference", "viewer", {"REDIS_URL": redis_url, "VIEWER_LATENCY_LOG": str(logs["reference"])}
     )
+    for role, service in (("viewer", viewer), ("reference", reference)):
+        # A viewer renders only watched cameras (a stats call watches for 10 s): a browser
+        # in the viewer's host watches for the whole measurement.
+        browser = ["curl", "-sN", "-o", "/dev/null", f"{service.url}/stream.mjpg?camera=cam0"]
+        hosts.popen(role, browser, f"browser-{role}.log")
     wait_frames_advance(viewer, 15, timeout=20)
     wait_frames_advance(reference, 15, timeout=20)
 
