@@ -1,6 +1,6 @@
 """`make bench`: framebus's transports measured side by side against the codec floor and the classics.
 
-python -m bench [--quick] [--only framebus,classic,fanout,cameras]
+python -m bench [--quick] [--only CASE,...]   (cases: see CASES)
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from pathlib import Path
 from bench import report
 from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
 from bench.clip import CACHE, clip_path
+from bench.curves import plot_curves, watchers_case
 from bench.floor import measure_floor
 from bench.procs import Redis, ServiceDied
 from bench.results import BenchRun, LibraryResult, Machine
+from bench.rtsp import rtsp_case
 from bench.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,9 @@ RESULTS = ROOT / "bench" / "results"
 MEASURE_CLIENT = ROOT / "examples" / "algorithm" / "measure_client.py"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP_SECONDS = 10
+CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "library")
+# Left out of --quick: the minute goes to the transports and the classics.
+SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp"}
 
 
 class Plan:
@@ -131,6 +136,15 @@ class Cases:
         finally:
             stack.close()
 
+    def watchers(self) -> None:
+        self.run.watchers = watchers_case(
+            self.workdir / "watchers", self.clip("720p"), self.quick, self.plan.say
+        )
+
+    def rtsp(self) -> None:
+        result = rtsp_case(self.workdir / "rtsp", self.quick, self.plan.say, self.run.floor.get("1080p"))
+        self.run.rtsp = result
+
     def library(self) -> None:
         self.run.library = lib = library_case(self.workdir, 5.0 if self.quick else 10.0)
         self.plan.say(f"library: p50 +{lib.p50_added_ms:.2f} ms, 2-worker pool x{lib.pool_ratio:.2f}")
@@ -173,12 +187,18 @@ def library_case(workdir: Path, seconds: float) -> LibraryResult:
     )
 
 
+def selected_cases(only: str, quick: bool) -> set[str]:
+    chosen = set(only.split(",")) if only else set(CASES)
+    if unknown := chosen - set(CASES):
+        raise SystemExit(f"--only: unknown case(s) {', '.join(sorted(unknown))}; known: {', '.join(CASES)}")
+    return chosen - SLOW_CASES if quick else chosen
+
+
 def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
     quick = args.quick
-    sizes = ["720p"] if quick else ["720p", "1080p"]
-    only = set(args.only.split(",")) if args.only else {"framebus", "classic", "fanout", "cameras", "library"}
-    if quick:
-        only -= {"cameras", "fanout"}  # the minute goes to the transports and the classics
+    only = selected_cases(args.only, quick)
+    # The RTSP camera is 1080p: its ratios need that floor even when no other case runs at 1080p.
+    sizes = ["720p"] if quick and "rtsp" not in only else ["720p", "1080p"]
     plan = Plan()
     cases = Cases(plan, run, workdir, quick)
     per_case = cases.timing.warm + cases.timing.measure + (4 if quick else 6)
@@ -197,19 +217,43 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
         for kind, fps in itertools.product(("redis", "http"), (0.0,) if quick else (30.0, 0.0)):
             label = f"classic {kind} {'unpaced' if not fps else '30 fps'}"
             plan.add(label, per_case, partial(cases.classic, kind, fps))
-    if "fanout" in only:
-        plan.add("fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, cases.fanout)
-    if "cameras" in only:
-        plan.add("cameras at 720p@15", 120, cases.cameras)
-    if "library" in only:
-        plan.add("client library overhead and worker pool", 32 if quick else 52, cases.library)
+    # The other cases are one step each: (case, label, estimated seconds).
+    single: list[tuple[str, str, float, Callable[[], None]]] = [
+        ("fanout", "fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, cases.fanout),
+        ("cameras", "cameras at 720p@15", 120, cases.cameras),
+        ("watchers", "watchers: 6 cameras at 720p@15, 0..6 watched", 110, cases.watchers),
+        ("rtsp", "1080p@30 from a real RTSP camera", 60, cases.rtsp),
+        ("library", "client library overhead and worker pool", 32 if quick else 52, cases.library),
+    ]
+    for case, label, estimate, step in single:
+        if case in only:
+            plan.add(label, estimate, step)
     return plan
+
+
+def write_outputs(run: BenchRun, stamp: str, workdir: Path) -> None:
+    """The JSON, the table, the plots; and where they are."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS / f"{stamp}.json"
+    run.write_json(json_path)
+    print(report.table(run))
+    lines = [f"results: {json_path}"]
+    if png := report.plot(run, RESULTS / f"{stamp}.png"):
+        lines.append(f"plot:    {png}")
+    if run.cameras or run.fanout or run.watchers:
+        title = f"framebus cost curves {run.started} ({run.machine.cpus} cores)"
+        path = RESULTS / f"{stamp}-curves.png"
+        if curves := plot_curves(
+            run.cameras, run.fanout, run.watchers, path, cores=run.machine.cpus, title=title
+        ):
+            lines.append(f"curves:  {curves}")
+    print("\n" + "\n".join([*lines, f"logs:    {workdir}"]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="720p only, short cases (under a minute)")
-    parser.add_argument("--only", default="", help="comma list of: framebus, classic, fanout, cameras")
+    parser.add_argument("--only", default="", help=f"comma list of: {', '.join(CASES)}")
     args = parser.parse_args()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = CACHE / "runs" / stamp
@@ -221,12 +265,7 @@ def main() -> None:
     plan = build_plan(args, run, workdir)
     failures = run.failures = plan.run()
     run.seconds = round(time.monotonic() - plan.started, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path = RESULTS / f"{stamp}.json"
-    run.write_json(json_path)
-    print(report.table(run))
-    png = report.plot(run, RESULTS / f"{stamp}.png")
-    print(f"\nresults: {json_path}" + (f"\nplot:    {png}" if png else "") + f"\nlogs:    {workdir}")
+    write_outputs(run, stamp, workdir)
     if failures:
         print(f"\n{len(failures)} case(s) FAILED:\n  " + "\n  ".join(f.splitlines()[0] for f in failures))
         raise SystemExit(1)

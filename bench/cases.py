@@ -211,12 +211,14 @@ def fanout_case(stack: Stack, readers: int, timing: Timing) -> FanoutResult:
         wait_for(
             lambda: proc.check() and stack.viewer.get_json("/api/stats")["clients"] >= readers, 30, "readers"
         )
-        window = measure(procs, timing, stack.scrape, cpu_of=[stack.viewer, proc])
+        window = measure(procs, timing, stack.scrape)
     finally:
         proc.stop()
     parts = _reader_parts(proc)
     counts = counter_deltas(window.before, window.after)
     cpu = window.cpu
+    cores = {name: round(seconds / cpu.wall, 4) for name, seconds in cpu.seconds.items()}
+    latency = latency_summary(read_records(stack.latency_log, window.t0, window.t1, "cam0"))
     return FanoutResult(
         case=f"fanout-{readers}",
         readers=readers,
@@ -229,6 +231,11 @@ def fanout_case(stack: Stack, readers: int, timing: Timing) -> FanoutResult:
         min_parts_per_reader=min(parts) if parts else None,
         drops=counts.drops,
         seconds=round(cpu.wall, 2),
+        latency_p50_ms=latency.p50_ms,
+        latency_p95_ms=latency.p95_ms,
+        # What the box serving the readers pays; the readers stand for browsers elsewhere.
+        cpu_cores_busy=round(sum(cores[p.name] for p in stack.procs()), 3),
+        cpu_cores=cores,
     )
 
 
@@ -249,9 +256,11 @@ def cameras_case(
     for n in steps:
         row = _camera_step(stack, n, env, timing, fps)
         rows.append(row)
+        p50 = "-" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.1f}"
         say(
             f"{n} cameras: {'ok' if row.ok else 'NOT OK'} (drops {row.gap_drop_fraction:.2%}, slowest source "
-            f"{row.min_camera_source_fps:.1f} fps, CPU {row.cpu_utilisation:.0%} of all cores)"
+            f"{row.min_camera_source_fps:.1f} fps, CPU {row.cpu_utilisation:.0%} of all cores, "
+            f"cam0 p50 {p50} ms)"
         )
         if not row.ok:
             break
@@ -271,7 +280,13 @@ def _camera_step(stack: Stack, n: int, env: dict[str, str], timing: Timing, fps:
     counts = counter_deltas(window.before, window.after)
     # The watched camera's frames as shown; every camera's as published (unwatched ones are not
     # rendered, so their delivery is what their capture put on the bus).
-    seen = delivery(read_records(stack.latency_log, window.t0, window.t1))
+    records = read_records(stack.latency_log, window.t0, window.t1)
+    seen = delivery(records)
+    latency = latency_summary([r for r in records if r.camera == "cam0"])
+    cores: dict[str, float] = {}
+    for name, seconds in cpu.seconds.items():
+        role = "capture" if name.startswith("capture") else name  # 32 captures: one figure
+        cores[role] = cores.get(role, 0.0) + seconds / cpu.wall
     published = [
         metric_sum(window.after[c.name], "framebus_frames_published_total")
         - metric_sum(window.before.get(c.name, []), "framebus_frames_published_total")
@@ -289,6 +304,10 @@ def _camera_step(stack: Stack, n: int, env: dict[str, str], timing: Timing, fps:
         delivered_fps_total=round(counts.rendered / cpu.wall, 2),
         cpu_utilisation=round(busy, 3),
         drops=counts.drops,
+        latency_p50_ms=latency.p50_ms,
+        latency_p95_ms=latency.p95_ms,
+        cpu_cores_busy=round(sum(cores.values()), 3),
+        cpu_cores={role: round(value, 4) for role, value in cores.items()},
     )
 
 

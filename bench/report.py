@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.curves import watchers_rows
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
+from bench.rtsp import rtsp_rows, rtsp_verdicts
 from bench.verdicts import Target, Verdicts
 
 
@@ -137,6 +139,8 @@ def ratios(run: BenchRun) -> list[str]:
         cams = run.cameras
         label = f"cameras carried at 720p@{cams.fps_per_camera:g} fps, one watched (no drops)"
         out.check(label, cams.carried, Target(">=", 24))
+    if run.rtsp:
+        rtsp_verdicts(run.rtsp, out)
     return out.lines
 
 
@@ -160,6 +164,10 @@ def table(run: BenchRun) -> str:
                 f"drops {row.gap_drop_fraction:.2%}, "
                 f"slowest source {row.min_camera_source_fps:.1f} fps, CPU {row.cpu_utilisation:.0%}"
             )
+    if run.watchers:
+        out += ["", *watchers_rows(run.watchers)]
+    if run.rtsp:
+        out += ["", *rtsp_rows(run.rtsp)]
     out += ["", "targets (issues 4, 10, 13, 15), this run:", *ratios(run)]
     return "\n".join(out)
 

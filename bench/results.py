@@ -97,6 +97,11 @@ class FanoutResult:
     min_parts_per_reader: int | None
     drops: dict[str, float]
     seconds: float
+    # For the readers cost curve (bench/curves.py). Defaults: result files older than them load.
+    latency_p50_ms: float | None = None  # cam0's rendered frames, capture -> 600x600 ready
+    latency_p95_ms: float | None = None
+    cpu_cores_busy: float | None = None  # capture + redis-server + viewer, CPU-s/s (readers not)
+    cpu_cores: dict[str, float] = field(default_factory=dict)  # CPU-s/s by process, readers too
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +111,13 @@ class CameraStep:
     gap_drop_fraction: float
     min_camera_source_fps: float
     delivered_fps_total: float
-    cpu_utilisation: float
+    cpu_utilisation: float  # of all the machine's cores
     drops: dict[str, float]
+    # For the cameras cost curve (bench/curves.py). Defaults: result files older than them load.
+    latency_p50_ms: float | None = None  # the watched camera's (cam0), capture -> 600x600 ready
+    latency_p95_ms: float | None = None
+    cpu_cores_busy: float | None = None  # all framebus processes, CPU-s/s
+    cpu_cores: dict[str, float] = field(default_factory=dict)  # by process, captures summed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +138,58 @@ class LibraryResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WatchStep:
+    """One measurement with ``watched`` of the cameras watched; CPU in CPU-s/s (cores busy)."""
+
+    watched: int
+    cpu_cores_busy: float  # all framebus processes (the readers stand for browsers elsewhere)
+    cpu_cores: dict[str, float]  # by process, captures summed as "capture"
+    latency_p50_ms: float | None  # the watched cameras' frames pooled; None with none watched
+    latency_p95_ms: float | None
+    rendered_fps: float  # all cameras: W x 15 when every watched frame is shown
+    gap_drop_fraction: float | None  # frames of watched cameras lost (sequence gaps)
+    drops: dict[str, float]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchersResult:
+    cameras: int
+    fps_per_camera: float
+    size: str
+    steps: list[WatchStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RtspTransport:
+    """One transport fed by the RTSP camera, plus what framebus_case does not see."""
+
+    framebus: FramebusResult
+    # Frames shown / frames capture read from the camera: the sequence-gap fraction times the
+    # share of read frames that got a sequence number (capture's fps_cap and superseded drops
+    # happen before numbering, so no gap shows them).
+    delivered_of_read: float | None
+    pre_sequence_drops: float
+    camera_cpu_cores: float | None  # the RTSP server over the same window: the camera's, not framebus's
+    read_wait_ms: float | None  # capture's read stage (mean): mostly waiting for the next frame
+
+
+@dataclass(frozen=True, kw_only=True)
+class RtspResult:
+    width: int
+    height: int
+    nominal_fps: float  # the rate the camera is configured for
+    pattern: str
+    # CPU ms per frame to read and decode the stream as capture does (capture's own open_source),
+    # measured alone in the bench process before the case; and the rate that probe read.
+    source_decode_ms: float | None
+    probe_fps: float
+    floor: Floor | None  # the 1080p codec floor the ratios use (testsrc2 + noise clip)
+    transports: list[RtspTransport]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Machine:
     cpus: int | None
     platform: str
@@ -145,6 +207,8 @@ class BenchRun:
     fanout: list[FanoutResult] = field(default_factory=list)
     cameras: CamerasResult | None = None
     library: LibraryResult | None = None
+    watchers: WatchersResult | None = None
+    rtsp: RtspResult | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
