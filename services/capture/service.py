@@ -101,8 +101,7 @@ class CaptureService:
 
     async def _pump(self, source: FrameSource, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
-        rate = self.settings.capture_fps if self.settings.capture_fps is not None else source.nominal_fps
-        pacer = Pacer(rate)
+        pacer = Pacer(self._rate_cap(source))
         watchdog = self.settings.capture_read_timeout_seconds + READ_WATCHDOG_GRACE_SECONDS
         while True:
             started = time.perf_counter()
@@ -133,6 +132,14 @@ class CaptureService:
                 # has taken this one. Unthrottled (CAPTURE_FPS=0) the reads otherwise spin a core
                 # on frames that are only superseded (py-spy, `make bench` max rate).
                 await self._encoder_took.wait()
+
+    def _rate_cap(self, source: FrameSource) -> float | None:
+        """CAPTURE_FPS if set; else a file or pattern plays at its own rate, and a live camera
+        comes as it comes: capping it at its nominal rate would drop the frames that arrive
+        together after a hiccup, before they get a sequence number (so no consumer sees a gap)."""
+        if self.settings.capture_fps is not None:
+            return self.settings.capture_fps
+        return None if self._spec.live else source.nominal_fps
 
     async def encode_and_publish(self) -> None:
         """Encodes only the newest captured frame, once, and hands the bytes to every sink."""
