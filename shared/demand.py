@@ -1,15 +1,21 @@
-"""Who wants a camera's frames, told to its producer (capture on demand, CAPTURE_ON_DEMAND).
+"""Who wants a camera's frames, and how fast, told to its producer.
 
 A consumer that wants a camera's frames refreshes ``framebus:demand:<camera>`` with a short
 TTL, and publishes the camera id on ``framebus:demand`` when its demand *starts*, so a
-producer that trickles wakes to full rate at once instead of at its next poll.
+producer that trickles (CAPTURE_ON_DEMAND) wakes to full rate at once instead of at its next poll.
+
+The marker's value is ``"<pace> <until ms>"``: ``pace`` is the frames per second the consumer
+takes while it cannot keep up (it skips frames), ``0`` while it keeps up. An unthrottled
+producer (CAPTURE_FPS=0) encodes at the fastest consumer's pace instead of encoding frames
+nobody takes. Several consumers share the marker: a script keeps the fastest pace (0 beats
+any) until that pace's own TTL has passed, so a departed fast consumer cannot hold it up.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -24,8 +30,41 @@ REFRESH_SECONDS = 1.0
 log = logging.getLogger("framebus.demand")
 
 
+# KEYS[1] the marker, ARGV[1] this consumer's pace, ARGV[2] the TTL in ms. The server's clock
+# times the pace, so consumers' clocks need not agree.
+KEEP_FASTEST_PACE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pace, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local current = redis.call('GET', KEYS[1])
+if current and pace ~= 0 then
+  local held, till = string.match(current, '^(%S+) (%d+)$')
+  held, till = tonumber(held), tonumber(till)
+  if held and till and till > now and (held == 0 or held > pace) then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (now + ttl), 'PX', ttl)
+return 1
+"""
+
+
 def demand_key(camera: str) -> str:
     return DEMAND_KEY_PREFIX + camera
+
+
+def parse_pace(marker: bytes | str | None) -> float | None:
+    """The pace a marker asks for: None without a marker, 0.0 for "as fast as you like"."""
+    if marker is None:
+        return None
+    text = marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker
+    try:
+        pace = float(text.split(" ", 1)[0])
+    except ValueError:
+        return 0.0  # not a pace we can read: it still says a consumer wants frames
+    # An older consumer's plain "1" (no "until" part) wants frames at any rate.
+    return pace if pace > 0 and " " in text and pace < float("inf") else 0.0
 
 
 class DemandSignal:
@@ -35,7 +74,8 @@ class DemandSignal:
         self._redis = client
         self._refreshed_at: dict[str, float] = {}
 
-    async def refresh(self, cameras: Iterable[str]) -> None:
+    async def refresh(self, cameras: Iterable[str], paces: Mapping[str, float] | None = None) -> None:
+        """``paces``: frames per second this consumer takes of a camera it cannot keep up with."""
         now = time.monotonic()
         wanted = set(cameras)
         due = [c for c in wanted if now - self._refreshed_at.get(c, float("-inf")) >= REFRESH_SECONDS]
@@ -45,10 +85,10 @@ class DemandSignal:
         if not due:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for camera in due:
-                    pipe.set(demand_key(camera), b"1", px=DEMAND_TTL_MS)
-                await pipe.execute()
+            for camera in due:
+                pace = round((paces or {}).get(camera, 0.0), 1)
+                # EVAL, not EVALSHA: a 400-byte script once a second needs no SCRIPT LOAD (nor its ACL).
+                await self._redis.eval(KEEP_FASTEST_PACE, 1, demand_key(camera), f"{pace:g}", DEMAND_TTL_MS)
             # Not pipelined: a cluster client refuses PUBLISH in a pipeline.
             for camera in starting:
                 await self._redis.publish(DEMAND_CHANNEL, camera)

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from shared.auth_notice import TokenRedactingFilter, redact_tokens
+from shared.demand import DemandSignal, parse_pace
 from shared.tokens import mint
 from tests.fixtures import ServiceProcess, free_port, wait_until
 from tests.fixtures.factories import ServiceFactory
@@ -623,6 +625,19 @@ def test_the_capture_redis_user_may_append_and_register_but_neither_read_nor_del
     assert refused(lambda: capture.flushall())
     assert refused(lambda: capture.xadd("other:key", {"a": b"1"}))  # only framebus:frames:* / results:*
     assert acl_redis.client("admin").xlen("framebus:frames:cam0") == 1  # nothing was removed
+
+
+async def test_the_viewer_and_gateway_users_may_state_a_pace_and_capture_may_read_it(
+    acl_redis: AclRedis,
+) -> None:
+    # The viewer cannot keep up at 40 fps; then the gateway keeps up (0 beats any pace).
+    for user, pace in (("viewer", 40.0), ("gateway", 0.0)):
+        client = aioredis.Redis.from_url(acl_redis.url(user), socket_timeout=2)
+        try:
+            await DemandSignal(client).refresh(["cam0"], {"cam0": pace})
+        finally:
+            await client.aclose()
+        assert parse_pace(acl_redis.client("capture").get("framebus:demand:cam0")) == pace, user
 
 
 def test_the_viewer_redis_user_may_read_but_not_write(acl_redis: AclRedis) -> None:

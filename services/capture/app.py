@@ -29,11 +29,12 @@ def create_app(settings: CaptureSettings) -> web.Application:
         cv2.setNumThreads(1)
         keep_frame_buffers_mapped()  # every read allocates a frame-sized array
         sinks = make_sinks(settings)
-        demand = (
-            DemandWatcher(settings.redis_url, settings.camera_id, settings.capture_idle_fps)
-            if settings.capture_on_demand
-            else None
-        )
+        demand = None
+        if settings.capture_on_demand:
+            demand = DemandWatcher(settings.redis_url, settings.camera_id, settings.capture_idle_fps)
+        elif settings.capture_fps == 0 and "redis" in settings.transports:
+            # Unthrottled: encode at the fastest consumer's pace, not frames nobody takes.
+            demand = DemandWatcher(settings.redis_url, settings.camera_id, idle_fps=None)
         service = CaptureService(settings, sinks, demand)
         app[SERVICE] = service
         readiness.add("source", service.source_readiness)

@@ -23,3 +23,9 @@ FRAME_BYTES = Histogram(
     "Size of each encoded JPEG.",
     buckets=(16e3, 32e3, 64e3, 128e3, 256e3, 512e3, 1e6, 2e6, 4e6),
 )
+CONSUMER_PACE = Gauge(
+    "framebus_capture_consumer_pace_fps",
+    "Frames/s the fastest consumer takes while it cannot keep up (0: it keeps up); "
+    "an unthrottled capture (CAPTURE_FPS=0) encodes a little above it.",
+    ["camera"],
+)

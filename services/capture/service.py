@@ -25,6 +25,8 @@ log = logging.getLogger("framebus.capture")
 
 # A read that outlives the source's own read timeout by this much is treated as a hang.
 READ_WATCHDOG_GRACE_SECONDS = 3.0
+# Unthrottled capture encodes this much faster than its fastest consumer's stated pace.
+PACE_HEADROOM = 1.15
 
 
 class SourceLost(Exception):
@@ -46,6 +48,7 @@ class CaptureService:
         self._encoder_took = asyncio.Event()  # set when the encoder takes the captured frame
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="jpeg-encode")
         self._seq = 0
+        self._encoded_at = float("-inf")  # monotonic start of the last encode
         # Per-frame metric children, bound once (labels() is a locked dict lookup per call).
         self._read_seconds = metrics.STAGE_SECONDS.labels("read")
         self._encode_seconds = metrics.STAGE_SECONDS.labels("encode")
@@ -151,12 +154,14 @@ class CaptureService:
         while True:
             if paced_by_sinks:
                 await self._a_sink_is_free()
+                await self._at_consumer_pace()
             frame, captured_ns = await self._captured.get()
             self._encoder_took.set()
             if self.demand is not None and not self.demand.admit():
                 metrics.FRAMES_DROPPED.labels(self.camera, "encode", "no_demand").inc()
                 continue
             started = time.perf_counter()
+            self._encoded_at = time.monotonic()
             ok, buffer = await loop.run_in_executor(self._encoder, cv2.imencode, ".jpg", frame, params)
             self._encode_seconds.observe(time.perf_counter() - started)
             if not ok:
@@ -180,6 +185,15 @@ class CaptureService:
         finally:
             for wait in waits:
                 wait.cancel()
+
+    async def _at_consumer_pace(self) -> None:
+        """No faster than the fastest consumer takes frames while it says it cannot keep up,
+        plus PACE_HEADROOM so it never waits for us (and can show it got faster)."""
+        pace = self.demand.pace if self.demand is not None else None
+        if pace:
+            wait = self._encoded_at + 1.0 / (pace * PACE_HEADROOM) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     def close(self) -> None:
         self._encoder.shutdown(wait=False, cancel_futures=True)

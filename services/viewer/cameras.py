@@ -46,6 +46,11 @@ class CameraPipelines:
     def watched(self) -> list[str]:
         return [camera for camera, pipeline in self._pipelines.items() if pipeline.demand.watched]
 
+    def paces(self) -> dict[str, float]:
+        """Frames/s taken of each camera this viewer cannot keep up with (see CameraPipeline.pace)."""
+        paces = {camera: pipeline.pace() for camera, pipeline in self._pipelines.items()}
+        return {camera: pace for camera, pace in paces.items() if pace}
+
     def summaries(self) -> list[CameraSummary]:
         return [self._pipelines[camera].summary() for camera in sorted(self._pipelines)]
 

@@ -31,6 +31,10 @@ log = logging.getLogger("framebus.viewer")
 SIGNAL_CHECK_SECONDS = 1.0
 # A picture this young is served as it is (a few frame intervals at any camera rate).
 FRESH_PICTURE_SECONDS = 0.2
+# A viewer that passed frames over within this window says how fast it takes them. While it
+# keeps up, its rate follows capture's cap, which is 15% above it: the cap probes upward until
+# frames are passed over again, instead of letting go and wasting a burst each time.
+PACE_WINDOW_SECONDS = 5.0
 
 
 class CameraPipeline:
@@ -65,6 +69,7 @@ class CameraPipeline:
         self._last_seq: int | None = None
         self._resuming = False
         self._created = time.monotonic()
+        self._behind_at = float("-inf")  # when frames were last passed over (we could not keep up)
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
@@ -81,6 +86,7 @@ class CameraPipeline:
         else:
             if superseded:
                 self.drop("receive", "superseded", superseded)
+                self._behind_at = time.monotonic()
             if is_sequence_jump(self._last_seq, meta.seq, superseded):
                 self.drop("receive", "sequence_jump")  # a forged or reset seq: one event, not billions
             elif gap := count_gap(self._last_seq, meta.seq, superseded):
@@ -89,6 +95,13 @@ class CameraPipeline:
         received_ns = time.time_ns()
         self._metrics.transport_seconds.observe(max(0.0, (received_ns - meta.sent_ns) / 1e9))
         self._incoming.put((meta, jpeg, received_ns))
+
+    def pace(self) -> float:
+        """Frames/s shown while this viewer cannot keep up (it passed frames over in the last
+        PACE_WINDOW_SECONDS), else 0: an unthrottled capture encodes just above it (shared/demand.py)."""
+        if time.monotonic() - self._behind_at > PACE_WINDOW_SECONDS:
+            return 0.0
+        return self.stats.fps()
 
     async def wait_for_demand(self) -> None:
         """Until the renderer wants a frame: the feed's cue to fetch the next one."""

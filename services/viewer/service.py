@@ -43,10 +43,11 @@ class ViewerService:
             self._tasks.start("signal_demand", lambda: self._signal_demand(signal))
 
     async def _signal_demand(self, signal: DemandSignal) -> None:
-        """Tells capture on demand (CAPTURE_ON_DEMAND) which cameras are watched; checked often,
-        so a new watcher brings full rate back within a frame or two."""
+        """Tells capture which cameras are watched (CAPTURE_ON_DEMAND; checked often, so a new
+        watcher brings full rate back within a frame or two) and how fast it takes those it
+        cannot keep up with (an unthrottled capture then encodes no faster)."""
         while True:
-            await signal.refresh(self.cameras.watched())
+            await signal.refresh(self.cameras.watched(), self.cameras.paces())
             await asyncio.sleep(DEMAND_CHECK_SECONDS)
 
     def end_streams(self) -> None:

@@ -3,8 +3,10 @@ real gateway app; the skip-to-newest and gap logic without subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import cv2
 import numpy as np
@@ -18,6 +20,7 @@ from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
+from shared.demand import demand_key, parse_pace
 from shared.registry import REGISTRY_KEY
 from shared.upstream import UpstreamError
 from shared.upstream_gateway import GatewayUpstream
@@ -154,6 +157,32 @@ async def test_viewer_service_discovers_a_camera_and_renders_it_only_while_watch
         pipeline.demand.ask()
         await eventually(lambda: pipeline.summary().seq == 10)
         assert pipeline.summary().dropped.get("upstream_gap") == 6
+    finally:
+        service.end_streams()
+        await service.stop()
+
+
+async def test_a_viewer_that_passes_frames_over_tells_capture_how_fast_it_takes_them(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    settings = ViewerSettings(redis_url=redis_server.url, camera_id="cam7", viewer_discovery_seconds=0.1)
+    service = ViewerService(settings)
+    service.start()
+    try:
+        await publish(redis_client, "cam7", range(1, 2))
+        pipeline = await eventually(lambda: service.cameras.get("cam7"))
+        assert pipeline is not None
+        pipeline.demand.ask()
+        for seq in range(2, 5):  # kept up with: no pace
+            await publish(redis_client, "cam7", range(seq, seq + 1))
+            await eventually(partial(lambda seq: pipeline.summary().seq == seq, seq))
+        assert service.cameras.paces() == {}
+        await publish(redis_client, "cam7", range(5, 10))  # a burst: four passed over
+        await eventually(lambda: pipeline.summary().seq == 9)
+        assert service.cameras.paces()["cam7"] > 0
+        async with asyncio.timeout(5):  # the marker is refreshed once a second
+            while not parse_pace(await redis_client.get(demand_key("cam7"))):  # noqa: ASYNC110 - polls Redis
+                await asyncio.sleep(0.05)
     finally:
         service.end_streams()
         await service.stop()
