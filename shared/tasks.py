@@ -46,10 +46,20 @@ class BackgroundTasks:
             del self._tasks[name]
 
     async def cancel(self, *names: str) -> None:
+        """Cancels these tasks and waits STOP_SECONDS at most: one that ignores its cancellation
+        is abandoned (logged), so a caller (a subscriber leaving) never hangs on it."""
         tasks = [task for name in names if (task := self._tasks.pop(name, None)) is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                log.debug("task %s ended with %r while being cancelled", task.get_name(), exc)
+        if pending:
+            names_left = ", ".join(task.get_name() for task in pending)
+            log.error("tasks did not stop within %.1fs (abandoned): %s", STOP_SECONDS, names_left)
 
     async def _keep_running(self, name: str, factory: TaskFactory) -> None:
         # These tasks loop forever; returning or raising is a bug, so it is loud and counted,
@@ -80,9 +90,4 @@ class BackgroundTasks:
         """Cancels every task; one that ignores the cancellation is abandoned after STOP_SECONDS
         (logged), so shutdown never hangs on it."""
         self._stopping = True
-        names = list(self._tasks)
-        try:
-            async with asyncio.timeout(STOP_SECONDS):
-                await self.cancel(*names)
-        except TimeoutError:
-            log.error("tasks did not stop within %.1fs (abandoned): %s", STOP_SECONDS, ", ".join(names))
+        await self.cancel(*self._tasks)

@@ -105,6 +105,17 @@ async def until_it_answers(call: Callable[[], Awaitable[T]], link: TransportLink
             link.down(str(exc), retry_in=(delay := backoff.next_delay()))
             await asyncio.sleep(delay)
             continue
+        finally:
+            stop_if_cancelled()
         link.up()
         backoff.reset()
         return result
+
+
+def stop_if_cancelled() -> None:
+    """Raises CancelledError if this task was asked to stop. On Python 3.11 redis-py's read
+    (asyncio.wait_for inside) can swallow a cancellation that lands as a reply arrives; the
+    reader loop would then go on for ever, and a camera's reader outlive its last subscriber."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

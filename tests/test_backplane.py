@@ -152,6 +152,42 @@ def test_backplane_reader_stops_after_the_last_subscriber_leaves(
     client.close()
 
 
+def test_subscribers_that_leave_and_come_back_get_each_frame_once_from_one_reader(
+    redis_server: RedisServer, start_service: Start
+) -> None:
+    """A reader whose cancellation lands as a reply arrives used to keep running: the next
+    subscriber then started a second one, and every frame came twice."""
+    gateway = backplane_gateway(start_service, redis_server)
+    # 720p: big replies make the reader's reads long, where the cancellation used to get lost.
+    start_service("capture", {"REDIS_URL": redis_server.url, "TRANSPORT": "redis"}).wait_ready()
+    client = redis.Redis.from_url(redis_server.url)
+    url = f"{gateway.url}/cameras/cam0/ws"
+
+    async def subscribers_for(seconds: float, count: int = 60) -> list[list[int]]:
+        async with aiohttp.ClientSession() as session:
+            sockets = [await session.ws_connect(url) for _ in range(count)]
+            seqs: list[list[int]] = [[] for _ in sockets]
+
+            async def read(index: int) -> None:
+                async for message in sockets[index]:
+                    seqs[index].append(from_ws_message(message.data)[0].seq)
+
+            readers = [asyncio.create_task(read(index)) for index in range(count)]
+            await asyncio.sleep(seconds)
+            for socket in sockets:
+                await socket.close()
+            await asyncio.gather(*readers, return_exceptions=True)
+        return seqs
+
+    for cycle in range(5):
+        seqs = asyncio.run(subscribers_for(2.0))
+        assert all(len(s) >= 20 for s in seqs), f"cycle {cycle}: a subscriber starved: {seqs}"
+        assert all(len(s) == len(set(s)) for s in seqs), f"cycle {cycle}: frames came twice"
+        wait_until(lambda: client.info("clients")["blocked_clients"] == 0, timeout=5)
+    assert gateway.metric("framebus_sequence_restarts_total") in (None, 0.0)
+    client.close()
+
+
 def test_gateway_with_backplane_is_not_ready_and_refuses_ingest_while_redis_is_down(
     redis_server: RedisServer, start_service: Start
 ) -> None:

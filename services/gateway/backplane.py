@@ -134,7 +134,8 @@ class RedisBackplane(GatewayFrames):
             if self._watchers[camera] == 0:
                 del self._watchers[camera]
                 await self._readers.cancel(f"backplane_{camera}")
-                self.hub.forget(camera)  # no stale frame for the next subscriber
+                if camera not in self._watchers:  # nobody came back while the reader stopped
+                    self.hub.forget(camera)  # no stale frame for the next subscriber
 
     async def _read(self, camera: str) -> None:
         backoff = Backoff()

@@ -3,6 +3,7 @@ owned by the frames they belong to, a silent server fails what is in flight and 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -92,7 +93,7 @@ async def test_a_server_that_stops_answering_fails_what_is_in_flight_then_a_new_
     await appender.settle()  # the socket timeout (0.5 s) ends the wait
     assert set(answers) == {1, 2} and all(error is not None for error in answers.values()), answers
     assert appender.in_flight == 0
-    time.sleep(max(0.0, paused_at + 1.6 - time.monotonic()))  # the pause ends
+    await asyncio.sleep(max(0.0, paused_at + 1.6 - time.monotonic()))  # the pause ends
     await appender.write(meta(3), JPEG, 3)
     await appender.settle()
     assert answers[3] is None
