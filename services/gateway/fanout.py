@@ -15,7 +15,7 @@ from services.gateway import metrics
 from services.gateway.hub import CameraHub
 from shared.logs import ChurnLog, RateLimitedLog
 from shared.newest import BroadcastClosed
-from shared.wire_ws import PULL_REQUEST, to_ws_message
+from shared.wire_ws import PULL_REQUEST
 
 log = logging.getLogger("framebus.gateway")
 stall_log = RateLimitedLog(log)
@@ -87,7 +87,7 @@ class Subscriber:
                 seen = version
                 # send_bytes waits while the socket is full, so a slow peer skips to the newest frame.
                 async with asyncio.timeout(stall_seconds):
-                    await self.ws.send_bytes(to_ws_message(frame.meta, frame.jpeg))
+                    await self.ws.send_bytes(frame.ws_message)
         except TimeoutError:
             self._evict(stall_seconds)
         except (BroadcastClosed, ConnectionResetError):

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from services.gateway import metrics
 from shared.newest import Broadcast
 from shared.wire import FrameMeta
+from shared.wire_ws import to_ws_message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StoredFrame:
     meta: FrameMeta
     jpeg: bytes
     received_monotonic: float
+
+    @cached_property
+    def ws_message(self) -> bytes:
+        """The WebSocket message of this frame, built once for all its subscribers (a JSON
+        header and a copy of the JPEG per subscriber per frame was the fan-out's main cost)."""
+        return to_ws_message(self.meta, self.jpeg)
 
     @property
     def age(self) -> float:
