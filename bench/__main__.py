@@ -25,6 +25,7 @@ from bench.clip import CACHE, clip_path
 from bench.curves import plot_curves, watchers_case
 from bench.floor import measure_floor
 from bench.procs import Redis, ServiceDied
+from bench.replicas import replicas_case
 from bench.results import BenchRun, LibraryResult, Machine
 from bench.rtsp import rtsp_case
 from bench.stack import Stack
@@ -34,9 +35,9 @@ RESULTS = ROOT / "bench" / "results"
 MEASURE_CLIENT = ROOT / "examples" / "algorithm" / "measure_client.py"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP_SECONDS = 10
-CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "library")
+CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "replicas", "library")
 # Left out of --quick: the minute goes to the transports and the classics.
-SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp"}
+SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp", "replicas"}
 
 
 class Plan:
@@ -145,6 +146,9 @@ class Cases:
         result = rtsp_case(self.workdir / "rtsp", self.quick, self.plan.say, self.run.floor.get("1080p"))
         self.run.rtsp = result
 
+    def replicas(self) -> None:
+        self.run.replicas = replicas_case(self.workdir / "replicas", self.quick, self.plan.say)
+
     def library(self) -> None:
         self.run.library = lib = library_case(self.workdir, 5.0 if self.quick else 10.0)
         self.plan.say(f"library: p50 +{lib.p50_added_ms:.2f} ms, 2-worker pool x{lib.pool_ratio:.2f}")
@@ -223,6 +227,7 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
         ("cameras", "cameras at 720p@15", 120, cases.cameras),
         ("watchers", "watchers: 6 cameras at 720p@15, 0..6 watched", 110, cases.watchers),
         ("rtsp", "1080p@30 from a real RTSP camera", 60, cases.rtsp),
+        ("replicas", "WebSocket subscribers carried by 1 and 2 gateway replicas", 150, cases.replicas),
         ("library", "client library overhead and worker pool", 32 if quick else 52, cases.library),
     ]
     for case, label, estimate, step in single:

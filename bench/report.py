@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.curves import watchers_rows
+from bench.replicas import replicas_rows, replicas_verdicts
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
 from bench.rtsp import rtsp_rows, rtsp_verdicts
 from bench.verdicts import Target, Verdicts
@@ -141,6 +142,8 @@ def ratios(run: BenchRun) -> list[str]:
         out.check(label, cams.carried, Target(">=", 24))
     if run.rtsp:
         rtsp_verdicts(run.rtsp, out)
+    if run.replicas:
+        replicas_verdicts(run.replicas, out)
     return out.lines
 
 
@@ -168,6 +171,8 @@ def table(run: BenchRun) -> str:
         out += ["", *watchers_rows(run.watchers)]
     if run.rtsp:
         out += ["", *rtsp_rows(run.rtsp)]
+    if run.replicas:
+        out += ["", *replicas_rows(run.replicas)]
     out += ["", "targets (issues 4, 10, 13, 15), this run:", *ratios(run)]
     return "\n".join(out)
 

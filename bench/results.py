@@ -190,6 +190,54 @@ class RtspResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReplicaStep:
+    """One (replicas, subscribers) measurement and whether it was carried."""
+
+    replicas: int
+    subscribers: int
+    carried: bool
+    reason: str  # why it was not carried ("" when it was)
+    seconds: float
+    failed_connects: int
+    open_at_end: int
+    camera_fps: float  # frames the capture published per second in the window
+    expected_frames: int  # the camera's frames in the window, as the subscribers' processes saw them
+    min_frames: int  # distinct frames per subscriber, in the window
+    duplicate_frames: int  # received twice, all subscribers together (a gateway fault)
+    median_frames: float
+    min_frame_fraction: float  # of expected_frames
+    median_frame_fraction: float
+    latency_p50_ms: float | None  # capture handed the frame to the bus -> subscriber read it
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    gateway_cpu_per_second: list[float]  # CPU-seconds per second, per replica in use
+    capture_cpu_per_second: float
+    redis_cpu_per_second: float
+    load_cpu_per_second: float  # the subscribers' processes together (not framebus's)
+    cpu_utilisation: float  # every process above / all cores
+    drops: dict[str, float]  # gateway counters in the window: "<stage>/<reason>" drops, "evicted",
+    # "sequence_restarts"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicasResult:
+    camera: str
+    fps: float
+    load_generators: int
+    cpus: int | None
+    quick: bool
+    min_frame_fraction: float
+    latency_slack_ms: float
+    baseline_p50_ms: float | None  # 1 replica, the first step
+    latency_bound_ms: float | None  # baseline + slack: a carried step's p50 is at most this
+    carried: dict[str, int]  # replica count ("1", "2") -> most subscribers carried
+    bounded: dict[str, bool]  # False: no step failed above it (the carried figure is a lower bound)
+    ratio: float | None  # carried["2"] / carried["1"]
+    steps: list[ReplicaStep]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Machine:
     cpus: int | None
     platform: str
@@ -209,6 +257,7 @@ class BenchRun:
     library: LibraryResult | None = None
     watchers: WatchersResult | None = None
     rtsp: RtspResult | None = None
+    replicas: ReplicasResult | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
