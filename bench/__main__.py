@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import report
+from bench.capacity import capacity_case
 from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebus_case
 from bench.clip import CACHE, clip_path
 from bench.curves import plot_curves, watchers_case
@@ -35,9 +36,9 @@ RESULTS = ROOT / "bench" / "results"
 MEASURE_CLIENT = ROOT / "examples" / "algorithm" / "measure_client.py"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP_SECONDS = 10
-CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "replicas", "library")
+CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "replicas", "capacity", "library")
 # Left out of --quick: the minute goes to the transports and the classics.
-SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp", "replicas"}
+SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp", "replicas", "capacity"}
 
 
 class Plan:
@@ -149,6 +150,9 @@ class Cases:
     def replicas(self) -> None:
         self.run.replicas = replicas_case(self.workdir / "replicas", self.quick, self.plan.say)
 
+    def capacity(self) -> None:
+        self.run.capacity = capacity_case(self.workdir / "capacity", self.quick, self.plan.say)
+
     def library(self) -> None:
         self.run.library = lib = library_case(self.workdir, 5.0 if self.quick else 10.0)
         self.plan.say(f"library: p50 +{lib.p50_added_ms:.2f} ms, 2-worker pool x{lib.pool_ratio:.2f}")
@@ -228,6 +232,12 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
         ("watchers", "watchers: 6 cameras at 720p@15, 0..6 watched", 110, cases.watchers),
         ("rtsp", "1080p@30 from a real RTSP camera", 60, cases.rtsp),
         ("replicas", "WebSocket subscribers carried by 1 and 2 gateway replicas", 150, cases.replicas),
+        (
+            "capacity",
+            "bus capacity: cameras x subscribers, one Redis vs a 3-master cluster",
+            240,
+            cases.capacity,
+        ),
         ("library", "client library overhead and worker pool", 32 if quick else 52, cases.library),
     ]
     for case, label, estimate, step in single:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.capacity import capacity_rows, capacity_verdicts
 from bench.curves import watchers_rows
 from bench.replicas import replicas_rows, replicas_verdicts
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
@@ -126,6 +127,18 @@ def ratios(run: BenchRun) -> list[str]:
             if top := _find(run.framebus, transport, size, "max"):
                 _max_rate(out, run, top, floor)
     _backplane(out, run)
+    _scaling(out, run)
+    if run.rtsp:
+        rtsp_verdicts(run.rtsp, out)
+    if run.replicas:
+        replicas_verdicts(run.replicas, out)
+    if run.capacity:
+        capacity_verdicts(run.capacity, out)
+    return out.lines
+
+
+def _scaling(out: Verdicts, run: BenchRun) -> None:
+    """Readers, the client library, cameras: what grows with the load."""
     fan = {r.readers: r for r in run.fanout}
     if 1 in fan and max(fan) > 1:
         most = max(fan)
@@ -140,11 +153,6 @@ def ratios(run: BenchRun) -> list[str]:
         cams = run.cameras
         label = f"cameras carried at 720p@{cams.fps_per_camera:g} fps, one watched (no drops)"
         out.check(label, cams.carried, Target(">=", 24))
-    if run.rtsp:
-        rtsp_verdicts(run.rtsp, out)
-    if run.replicas:
-        replicas_verdicts(run.replicas, out)
-    return out.lines
 
 
 def table(run: BenchRun) -> str:
@@ -173,6 +181,8 @@ def table(run: BenchRun) -> str:
         out += ["", *rtsp_rows(run.rtsp)]
     if run.replicas:
         out += ["", *replicas_rows(run.replicas)]
+    if run.capacity:
+        out += ["", *capacity_rows(run.capacity)]
     out += ["", "targets (issues 4, 10, 13, 15), this run:", *ratios(run)]
     return "\n".join(out)
 

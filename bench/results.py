@@ -7,7 +7,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # bench.capacity imports this module; its result keeps its rule next to it
+    from bench.capacity import CapacityResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +261,7 @@ class BenchRun:
     watchers: WatchersResult | None = None
     rtsp: RtspResult | None = None
     replicas: ReplicasResult | None = None
+    capacity: CapacityResult | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
