@@ -31,7 +31,7 @@ from shared.upstream_redis import (
     StreamEntry,
 )
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 HTTP_SCHEMES = ("http://", "https://")
 
 
@@ -41,7 +41,8 @@ def transport_of(url: str) -> str:
         return "redis"
     if url.startswith(HTTP_SCHEMES):
         return "http"
-    raise ValueError(f"url must start with redis://, rediss://, unix://, http:// or https:// (got {url!r})")
+    schemes = ", ".join((*REDIS_SCHEMES, *HTTP_SCHEMES))
+    raise ValueError(f"url must start with one of {schemes} (got {url!r})")
 
 
 def open_upstream(url: str, token: str | None, on_malformed: MalformedHandler) -> Upstream:

@@ -84,14 +84,16 @@ def connect(url: str, *, socket_timeout: float, connect_timeout: float = 2.0, **
         return aioredis.Redis.from_url(url, **common)
     cluster_url = parse_cluster_url(url)
     other_seeds = [ClusterNode(host, port) for host, port in cluster_url.seeds[1:]]
-    # The client follows MOVED replies itself; refreshing the whole map on every one of them
-    # (not every 5th) makes a resharded or failed-over cluster settle at the first redirect.
+    # The client follows MOVED replies itself and re-reads the slot map every 5th (redis-py's
+    # default); a failed master's connection errors make it re-read the map at once. Re-reading
+    # on every MOVED (reinitialize_steps=1) closed all the client's connections each time,
+    # failing the other cameras' commands in flight, and a fresh client's first misrouted
+    # commands kept it doing so (bench/capacity.py: 3 to 11 map reloads a second).
     # require_full_coverage=False: while one master's slots fail over, a refreshed map with a
     # hole in it still serves the cameras on the other masters.
     return RedisCluster.from_url(
         cluster_url.base_url,
         startup_nodes=other_seeds or None,
-        reinitialize_steps=1,
         require_full_coverage=False,
         **common,
     )

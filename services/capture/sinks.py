@@ -27,6 +27,7 @@ from shared.redisconn import connect
 from shared.stream_writer import StreamWriter
 from shared.tokens import PUBLISH, bearer_headers
 from shared.transport import TransportLink
+from shared.upstream import stop_if_cancelled
 from shared.wire import FrameMeta, to_headers
 
 log = logging.getLogger("framebus.capture.sinks")
@@ -79,6 +80,7 @@ class FrameSink(ABC):
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()  # a write's wait_for (Python 3.11) may have lost our cancellation
             frame = await self._next_frame()
             if frame is None:
                 await self._probe_when_due()

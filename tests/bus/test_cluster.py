@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 from redis.cluster import RedisCluster
 
+import framebus
 from shared.registry import REGISTRY_KEY
 from shared.wire import stream_key
 from tests.fixtures import wait_until
@@ -121,3 +123,24 @@ def test_frames_flow_again_after_a_master_is_killed_and_its_replica_promoted(
         assert node.info("replication")["role"] == "master"
         assert node.xlen(stream_key(victim)) >= 1
     assert not killed.running
+
+
+def test_the_client_library_publishes_and_subscribes_on_a_cluster(
+    redis_cluster: RedisClusterProcesses,
+) -> None:
+    """A consumer's REDIS_URL may name a cluster, as the services' does (the library refused it)."""
+    image = np.full((120, 160, 3), 90, np.uint8)
+    with framebus.Publisher("libcam", redis_cluster.url) as publisher:
+        publisher.publish(image)
+        publisher.flush()
+        subscription = framebus.subscribe("libcam", redis_cluster.url, newest=False, timeout=5)
+        try:
+            frames = iter(subscription)
+            assert next(frames).seq == 1
+            for _ in range(3):
+                publisher.publish(image)
+                publisher.flush()
+            assert [next(frames).seq for _ in range(3)] == [2, 3, 4]
+        finally:
+            subscription.close()
+    assert publisher.stats.dropped_total == 0, publisher.stats
