@@ -23,6 +23,7 @@ from bench.cases import Timing, measure
 from bench.procs import metric_sum, wait_for
 from bench.results import CamerasResult, CameraStep, FanoutResult, WatchersResult, WatchStep
 from bench.stack import Stack, counter_deltas
+from bench.verdicts import Target, Verdicts
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -32,6 +33,9 @@ WATCH_FPS = 15.0
 WATCH_CAMERAS = 6  # 4 in a quick run; either leaves room on 2 cores with every camera watched
 # The same colour for the same series in every panel: total, captures, viewer.
 CPU_COLOURS = ("tab:blue", "tab:orange", "tab:green")
+# "An unwatched camera costs no more than its capture's own work": discovery and the registry
+# may cost a little; 5% of the captures' CPU is the tolerance we hold it to.
+UNWATCHED_EXTRA = Target("<=", 0.05)
 QUICK_TIMING = Timing(warm=1.5, measure=3.0, preload=30)
 FULL_TIMING = Timing(warm=3.0, measure=10.0, preload=30)
 
@@ -114,6 +118,21 @@ def _step_text(step: WatchStep) -> str:
         f"CPU {step.cpu_cores_busy:.2f} cores ({roles}), p50/p95 {_ms(step.latency_p50_ms)}/"
         f"{_ms(step.latency_p95_ms)} ms, {step.rendered_fps:.1f} fps rendered, gaps {gaps}, drops {drops}"
     )
+
+
+def unwatched_cost(result: WatchersResult) -> float | None:
+    """With no camera watched: the viewer's and Redis's CPU as a fraction of the captures' own
+    (an unwatched camera should cost about what its capture costs, nothing more)."""
+    idle = next((step for step in result.steps if step.watched == 0), None)
+    if idle is None or not idle.cpu_cores.get("capture"):
+        return None
+    extra = sum(cores for name, cores in idle.cpu_cores.items() if name != "capture")
+    return extra / idle.cpu_cores["capture"]
+
+
+def watchers_verdicts(result: WatchersResult, out: Verdicts) -> None:
+    label = f"{result.cameras} cameras unwatched: viewer+redis CPU / the captures' own"
+    out.check(label, unwatched_cost(result), UNWATCHED_EXTRA)
 
 
 def watchers_rows(result: WatchersResult) -> list[str]:

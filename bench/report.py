@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.capacity import capacity_rows, capacity_verdicts
-from bench.curves import watchers_rows
+from bench.curves import watchers_rows, watchers_verdicts
 from bench.replicas import replicas_rows, replicas_verdicts
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
 from bench.rtsp import rtsp_rows, rtsp_verdicts
@@ -128,6 +128,8 @@ def ratios(run: BenchRun) -> list[str]:
                 _max_rate(out, run, top, floor)
     _backplane(out, run)
     _scaling(out, run)
+    if run.watchers:
+        watchers_verdicts(run.watchers, out)
     if run.rtsp:
         rtsp_verdicts(run.rtsp, out)
     if run.replicas:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.curves import load_curves, main, plot_curves, watchers_rows
+from bench.curves import load_curves, main, plot_curves, unwatched_cost, watchers_rows, watchers_verdicts
 from bench.results import (
     BenchRun,
     CamerasResult,
@@ -19,6 +19,7 @@ from bench.results import (
     WatchersResult,
     WatchStep,
 )
+from bench.verdicts import Verdicts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -163,3 +164,12 @@ def test_the_command_line_combines_runs_made_in_parts(
     monkeypatch.setattr("sys.argv", ["bench.curves", str(first), str(second), str(out)])
     main()
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_an_unwatched_cameras_cost_is_what_the_viewer_and_redis_add_to_the_captures() -> None:
+    # With none watched: capture 0.25 cores, redis 0.01 + viewer 0.04 on top of it.
+    assert unwatched_cost(watchers()) == pytest.approx(0.05 / 0.25)
+    out = Verdicts()
+    watchers_verdicts(watchers(), out)
+    assert out.lines[0].rstrip().endswith("MISSED")  # 20% > the 5% tolerance
+    assert unwatched_cost(WatchersResult(cameras=3, fps_per_camera=15.0, size="720p")) is None
