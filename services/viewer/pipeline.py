@@ -31,10 +31,10 @@ log = logging.getLogger("framebus.viewer")
 SIGNAL_CHECK_SECONDS = 1.0
 # A picture this young is served as it is (a few frame intervals at any camera rate).
 FRESH_PICTURE_SECONDS = 0.2
-# A viewer that passed frames over within this window says how fast it takes them. While it
-# keeps up, its rate follows capture's cap, which is 15% above it: the cap probes upward until
-# frames are passed over again, instead of letting go and wasting a burst each time.
-PACE_WINDOW_SECONDS = 5.0
+# A viewer that passed frames over within this window is behind: it states its pace, the
+# frames it rendered over the same window. Behind, it renders as fast as it can, so that is
+# what it can take; capped 15% above it, it stays (a little) behind and the pace holds.
+PACE_WINDOW_SECONDS = 1.0
 
 
 class CameraPipeline:
@@ -70,6 +70,7 @@ class CameraPipeline:
         self._resuming = False
         self._created = time.monotonic()
         self._behind_at = float("-inf")  # when frames were last passed over (we could not keep up)
+        self._recent = RollingStats(window=PACE_WINDOW_SECONDS, samples=1)  # for the pace
         self._latency_log = LatencyLog(settings.viewer_latency_log) if settings.viewer_latency_log else None
 
     def receive(self, meta: FrameMeta, jpeg: bytes, superseded: int = 0) -> None:
@@ -97,11 +98,12 @@ class CameraPipeline:
         self._incoming.put((meta, jpeg, received_ns))
 
     def pace(self) -> float:
-        """Frames/s shown while this viewer cannot keep up (it passed frames over in the last
-        PACE_WINDOW_SECONDS), else 0: an unthrottled capture encodes just above it (shared/demand.py)."""
+        """Frames/s this viewer renders while it cannot keep up (it passed frames over in the
+        last PACE_WINDOW_SECONDS), else 0: an unthrottled capture encodes just above it
+        (shared/demand.py)."""
         if time.monotonic() - self._behind_at > PACE_WINDOW_SECONDS:
             return 0.0
-        return self.stats.fps()
+        return self._recent.fps()
 
     async def wait_for_demand(self) -> None:
         """Until the renderer wants a frame: the feed's cue to fetch the next one."""
@@ -183,6 +185,7 @@ class CameraPipeline:
         latency = max(0.0, (ready_ns - meta.captured_ns) / 1e9)
         self._metrics.observe_render(timings, latency)
         self.stats.record(latency)
+        self._recent.record(latency)
         # Fresh means shown: a camera whose frames arrive but never decode has no signal.
         self.freshness.mark()
         if self._latency_log is not None:
