@@ -25,6 +25,7 @@ from bench.cases import Timing, cameras_case, classic_case, fanout_case, framebu
 from bench.clip import CACHE, clip_path
 from bench.curves import plot_curves, watchers_case
 from bench.floor import measure_floor
+from bench.on_demand import on_demand_case
 from bench.procs import Redis, ServiceDied
 from bench.replicas import replicas_case
 from bench.results import BenchRun, LibraryResult, Machine
@@ -36,9 +37,20 @@ RESULTS = ROOT / "bench" / "results"
 MEASURE_CLIENT = ROOT / "examples" / "algorithm" / "measure_client.py"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP_SECONDS = 10
-CASES = ("framebus", "classic", "fanout", "cameras", "watchers", "rtsp", "replicas", "capacity", "library")
+CASES = (
+    "framebus",
+    "classic",
+    "fanout",
+    "cameras",
+    "watchers",
+    "on_demand",
+    "rtsp",
+    "replicas",
+    "capacity",
+    "library",
+)
 # Left out of --quick: the minute goes to the transports and the classics.
-SLOW_CASES = {"cameras", "fanout", "watchers", "rtsp", "replicas", "capacity"}
+SLOW_CASES = {"cameras", "fanout", "watchers", "on_demand", "rtsp", "replicas", "capacity"}
 
 
 class Plan:
@@ -143,6 +155,9 @@ class Cases:
             self.workdir / "watchers", self.clip("720p"), self.quick, self.plan.say
         )
 
+    def on_demand(self) -> None:
+        self.run.on_demand = on_demand_case(self.workdir / "on-demand", self.quick, self.plan.say)
+
     def rtsp(self) -> None:
         result = rtsp_case(self.workdir / "rtsp", self.quick, self.plan.say, self.run.floor.get("1080p"))
         self.run.rtsp = result
@@ -230,6 +245,7 @@ def build_plan(args: argparse.Namespace, run: BenchRun, workdir: Path) -> Plan:
         ("fanout", "fan-out 1/10/100 MJPEG readers", 3 * per_case + 4, cases.fanout),
         ("cameras", "cameras at 720p@15", 120, cases.cameras),
         ("watchers", "watchers: 6 cameras at 720p@15, 0..6 watched", 110, cases.watchers),
+        ("on_demand", "capture on demand, a new watcher, sizes on demand", 45, cases.on_demand),
         ("rtsp", "1080p@30 from a real RTSP camera", 60, cases.rtsp),
         ("replicas", "WebSocket subscribers carried by 1 and 2 gateway replicas", 150, cases.replicas),
         (

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.capacity import capacity_rows, capacity_verdicts
 from bench.curves import watchers_rows, watchers_verdicts
+from bench.on_demand import on_demand_rows, on_demand_verdicts
 from bench.replicas import replicas_rows, replicas_verdicts
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
 from bench.rtsp import rtsp_rows, rtsp_verdicts
@@ -130,6 +131,8 @@ def ratios(run: BenchRun) -> list[str]:
     _scaling(out, run)
     if run.watchers:
         watchers_verdicts(run.watchers, out)
+    if run.on_demand:
+        on_demand_verdicts(run.on_demand, out)
     if run.rtsp:
         rtsp_verdicts(run.rtsp, out)
     if run.replicas:
@@ -179,6 +182,8 @@ def table(run: BenchRun) -> str:
             )
     if run.watchers:
         out += ["", *watchers_rows(run.watchers)]
+    if run.on_demand:
+        out += ["", *on_demand_rows(run.on_demand)]
     if run.rtsp:
         out += ["", *rtsp_rows(run.rtsp)]
     if run.replicas:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # bench.capacity imports this module; its result keeps its rule next to it
+if TYPE_CHECKING:  # these modules import this one; their results stay next to their logic
     from bench.capacity import CapacityResult
+    from bench.on_demand import OnDemandResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +263,7 @@ class BenchRun:
     rtsp: RtspResult | None = None
     replicas: ReplicasResult | None = None
     capacity: CapacityResult | None = None
+    on_demand: OnDemandResult | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
