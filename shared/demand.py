@@ -4,7 +4,7 @@ A consumer that wants a camera's frames refreshes ``framebus:demand:<camera>`` w
 TTL, and publishes the camera id on ``framebus:demand`` when its demand *starts*, so a
 producer that trickles (CAPTURE_ON_DEMAND) wakes to full rate at once instead of at its next poll.
 
-The marker's value is ``"<pace> <until ms>"``: ``pace`` is the frames per second the consumer
+The marker's value is ``"<pace> <until ms> <consumer>"``: ``pace`` is the frames per second the consumer
 takes while it cannot keep up (it skips frames, so that is as fast as it goes), ``0`` while it
 keeps up. An unthrottled
 producer (CAPTURE_FPS=0) encodes at the fastest consumer's pace instead of encoding frames
@@ -15,6 +15,7 @@ any) until that pace's own TTL has passed, so a departed fast consumer cannot ho
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 
@@ -31,22 +32,23 @@ REFRESH_SECONDS = 1.0
 log = logging.getLogger("framebus.demand")
 
 
-# KEYS[1] the marker, ARGV[1] this consumer's pace, ARGV[2] the TTL in ms. The server's clock
-# times the pace, so consumers' clocks need not agree.
+# KEYS[1] the marker, ARGV[1] this consumer's pace, ARGV[2] the TTL in ms, ARGV[3] who states
+# it (a consumer always replaces its own statement). The server's clock times the pace, so
+# consumers' clocks need not agree.
 KEEP_FASTEST_PACE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pace, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if current and pace ~= 0 then
-  local held, till = string.match(current, '^(%S+) (%d+)$')
+  local held, till, who = string.match(current, '^(%S+) (%d+) ?(%S*)$')
   held, till = tonumber(held), tonumber(till)
-  if held and till and till > now and (held == 0 or held > pace) then
+  if held and till and till > now and who ~= ARGV[3] and (held == 0 or held > pace) then
     redis.call('PEXPIRE', KEYS[1], ttl)
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (now + ttl), 'PX', ttl)
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (now + ttl) .. ' ' .. ARGV[3], 'PX', ttl)
 return 1
 """
 
@@ -74,27 +76,43 @@ class DemandSignal:
     def __init__(self, client: RedisClient) -> None:
         self._redis = client
         self._refreshed_at: dict[str, float] = {}
+        self._behind: set[str] = set()  # cameras whose last marker stated a pace
+        self._who = secrets.token_hex(4)  # this consumer, in the markers it writes
 
     async def refresh(self, cameras: Iterable[str], paces: Mapping[str, float] | None = None) -> None:
-        """``paces``: frames per second this consumer takes of a camera it cannot keep up with."""
+        """``paces``: frames per second this consumer takes of a camera it cannot keep up with.
+        A marker is written once a second, and at once when the consumer falls behind or catches up."""
         now = time.monotonic()
         wanted = set(cameras)
-        due = [c for c in wanted if now - self._refreshed_at.get(c, float("-inf")) >= REFRESH_SECONDS]
+        paces = {camera: round(pace, 1) for camera, pace in (paces or {}).items() if camera in wanted}
+        changed = self._behind.symmetric_difference(c for c, pace in paces.items() if pace > 0)
+        due = [
+            c
+            for c in wanted
+            if c in changed or now - self._refreshed_at.get(c, float("-inf")) >= REFRESH_SECONDS
+        ]
         starting = [c for c in due if c not in self._refreshed_at]
         for camera in set(self._refreshed_at) - wanted:
             del self._refreshed_at[camera]  # its marker expires by itself
+            self._behind.discard(camera)
         if not due:
             return
         try:
             for camera in due:
-                pace = round((paces or {}).get(camera, 0.0), 1)
+                pace = paces.get(camera, 0.0)
                 # EVAL, not EVALSHA: a 400-byte script once a second needs no SCRIPT LOAD (nor its ACL).
-                await self._redis.eval(KEEP_FASTEST_PACE, 1, demand_key(camera), f"{pace:g}", DEMAND_TTL_MS)
+                marker = demand_key(camera)
+                await self._redis.eval(KEEP_FASTEST_PACE, 1, marker, f"{pace:g}", DEMAND_TTL_MS, self._who)
             # Not pipelined: a cluster client refuses PUBLISH in a pipeline.
             for camera in starting:
                 await self._redis.publish(DEMAND_CHANNEL, camera)
         except (RedisError, RedisClusterException, OSError) as exc:
             log.debug("could not signal demand: %s", exc)  # the frames' own path reports Redis down
             return
+        for camera in due:
+            if paces.get(camera, 0.0) > 0:
+                self._behind.add(camera)
+            else:
+                self._behind.discard(camera)
         for camera in due:
             self._refreshed_at[camera] = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ class CameraPipelines:
         # Two threads: one camera renders serially, several cameras share both cores.
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="render")
         self._full_logged = False
+        self.asked = asyncio.Event()  # someone asked for a camera: tell capture now
 
     def __len__(self) -> int:
         return len(self._pipelines)
@@ -65,7 +67,8 @@ class CameraPipelines:
                 log.warning("ignoring camera %s: VIEWER_MAX_CAMERAS=%d reached", camera, limit)
                 self._full_logged = True
             return None
-        pipeline = self._pipelines[camera] = CameraPipeline(camera, self.settings, self._executor)
+        pipeline = CameraPipeline(camera, self.settings, self._executor, self.asked.set)
+        self._pipelines[camera] = pipeline
         for name, work in zip(self.TASKS, self._work_of(pipeline), strict=True):
             self._tasks.start(f"{name}_{camera}", work)
         log.info("following camera %s", camera)

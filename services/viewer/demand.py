@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sized
+from collections.abc import Callable, Sized
+
+# Called when someone asks for a camera.
+OnAsk = Callable[[], None]
 
 
 class Demand:
-    def __init__(self, clients: Sized, linger_seconds: float) -> None:
+    """``on_ask``: called when someone asks for the camera (a stream joins, a snapshot or the
+    figures are asked for), so the viewer can tell capture at once, not at its next check."""
+
+    def __init__(self, clients: Sized, linger_seconds: float, on_ask: OnAsk | None = None) -> None:
         self._clients = clients
         self._linger = linger_seconds
+        self._on_ask = on_ask
         self._asked_at = float("-inf")
         self._changed = asyncio.Event()  # set when the camera may have become watched
         self._want = asyncio.Event()  # set when the renderer is ready for the next frame
@@ -28,9 +35,13 @@ class Demand:
         """A snapshot or the figures were asked for: render for the next ``linger`` seconds."""
         self._asked_at = time.monotonic()
         self._changed.set()
+        if self._on_ask is not None:
+            self._on_ask()
 
     def client_joined(self) -> None:
         self._changed.set()
+        if self._on_ask is not None:
+            self._on_ask()
 
     async def wait_watched(self) -> bool:
         """Until someone watches; True when it had to wait (the camera was idle until now)."""

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 
 from services.viewer import metrics
 from services.viewer.budget import RenderBudget, timed
-from services.viewer.demand import Demand
+from services.viewer.demand import Demand, OnAsk
 from services.viewer.fanout import MjpegFanout, StreamClient
 from services.viewer.latency_log import LatencyLog
 from services.viewer.render import RenderedFrame, Renderer, no_signal_jpeg
@@ -38,12 +38,14 @@ PACE_WINDOW_SECONDS = 1.0
 
 
 class CameraPipeline:
-    def __init__(self, camera: str, settings: ViewerSettings, executor: Executor) -> None:
+    def __init__(
+        self, camera: str, settings: ViewerSettings, executor: Executor, on_ask: OnAsk | None = None
+    ) -> None:
         self.camera = camera
         self.settings = settings
         self.frames: Broadcast[RenderedFrame] = Broadcast()
         self.fanout = MjpegFanout(camera, self.frames, settings.viewer_client_stall_seconds)
-        self.demand = Demand(self.fanout.clients, settings.viewer_watch_linger_seconds)
+        self.demand = Demand(self.fanout.clients, settings.viewer_watch_linger_seconds, on_ask)
         self.stats = RollingStats()
         self.freshness = Freshness()  # of the newest frame shown
         self.upstream_freshness = Freshness()  # of the newest frame upstream, as discovery says

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sized
 
 import cv2
@@ -48,7 +49,12 @@ class ViewerService:
         cannot keep up with (an unthrottled capture then encodes no faster)."""
         while True:
             await signal.refresh(self.cameras.watched(), self.cameras.paces())
-            await asyncio.sleep(DEMAND_CHECK_SECONDS)
+            # A new watcher wakes this at once: capture on demand is back at full rate within
+            # a frame of the ask, not a check interval later.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DEMAND_CHECK_SECONDS):
+                    await self.cameras.asked.wait()
+            self.cameras.asked.clear()
 
     def end_streams(self) -> None:
         """The first step of shutdown: browsers' endless streams end, so their handlers return."""

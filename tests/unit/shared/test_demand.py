@@ -59,3 +59,10 @@ async def test_a_departed_fast_consumers_pace_lapses_after_its_ttl(
 )
 def test_a_marker_reads_as_a_pace(marker: bytes | None, pace: float | None) -> None:
     assert parse_pace(marker) == pace
+
+
+async def test_a_consumer_that_falls_behind_replaces_its_own_pace_at_once(client: aioredis.Redis) -> None:
+    consumer = DemandSignal(client)
+    await consumer.refresh(["cam0"])  # keeping up
+    await consumer.refresh(["cam0"], {"cam0": 40.0})  # behind now: written at once, not in a second
+    assert await pace_of(client) == 40.0
