@@ -102,12 +102,13 @@ class MjpegClient:
 
 
 def resume_ms(records: list[FrameRecord], opened_ns: int) -> float | None:
-    """From the stream's opening to the capture of the first frame that follows its predecessor
-    within 1.5 frame intervals (the trickle is 1 fps, full rate FPS): the first one at full rate."""
+    """From the stream's opening to when full rate began: the capture of the first frame that
+    follows its predecessor within 1.5 frame intervals (the trickle is 1 fps, full rate FPS),
+    less the one interval it followed it by (the source is paced at FPS)."""
     frames = sorted((r for r in records if r.captured_ns >= opened_ns), key=lambda r: r.seq)
     for first, second in itertools.pairwise(frames):
         if second.seq == first.seq + 1 and second.captured_ns - first.captured_ns <= 1.5e9 / FPS:
-            return (second.captured_ns - opened_ns) / 1e6
+            return (second.captured_ns - opened_ns) / 1e6 - 1000.0 / FPS
     return None
 
 
