@@ -45,7 +45,7 @@ import redis
 
 from bench.clip import CACHE, clip_path, load_frames
 from bench.procs import CLK_TCK, CpuWindow, Proc, Redis, ServiceDied, wait_for
-from bench.verdicts import Verdicts
+from bench.verdicts import Verdicts, ms_text
 from shared.percentiles import percentile
 from tests.support.net import free_port
 
@@ -660,7 +660,7 @@ def describe(cell: CapacityCell) -> str:
         return f"{head}: {cell.status} ({cell.reason})"
     return (
         f"{head}: {cell.status}{f' ({cell.reason})' if cell.reason else ''}, worst subscriber "
-        f"{_pct(cell.delivered_min)}, p50/p99 {_ms(cell.p50_ms)}/{_ms(cell.p99_ms)} ms, CPU cores "
+        f"{_pct(cell.delivered_min)}, p50/p99 {ms_text(cell.p50_ms)}/{ms_text(cell.p99_ms)} ms, CPU cores "
         f"redis {_num(cell.redis_cores)} pub {_num(cell.publisher_cores)} sub {_num(cell.subscriber_cores)}"
     )
 
@@ -705,10 +705,6 @@ def capacity_case(workdir: Path, quick: bool, say: Callable[[str], None]) -> Cap
 # --- output ------------------------------------------------------------------------------------
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -743,7 +739,8 @@ def _row(cell: CapacityCell) -> str:
     fps = "-" if cell.delivered_fps is None else f"{cell.delivered_fps:.0f}"
     return (
         f"{BACKEND_LABELS[cell.backend]:18} {cell.cameras:4d} {cell.subscribers_per_camera:4d} {fps:>8}  "
-        f"{cell.status:11} {_pct(cell.delivered_min):>6} {_ms(cell.p50_ms):>6} {_ms(cell.p99_ms):>6}  "
+        f"{cell.status:11} {_pct(cell.delivered_min):>6} "
+        f"{ms_text(cell.p50_ms):>6} {ms_text(cell.p99_ms):>6}  "
         f"{cores:>23} {_num(cell.other_cores):>5}  {'; '.join(filter(None, [cell.reason, routing(cell)]))}"
     )
 
@@ -817,7 +814,7 @@ def _details(result: CapacityResult) -> list[str]:
         lines.append(
             f"| {BACKEND_LABELS[cell.backend]} | {cell.cameras} | {cell.subscribers_per_camera} | "
             f"{cell.delivered_fps:.0f} | {carried} | {_pct(cell.delivered_min)} | "
-            f"{_ms(cell.p50_ms)} / {_ms(cell.p99_ms)} | {_num(cell.redis_cores)} / "
+            f"{ms_text(cell.p50_ms)} / {ms_text(cell.p99_ms)} | {_num(cell.redis_cores)} / "
             f"{_num(cell.publisher_cores)} / {_num(cell.subscriber_cores)} | {_num(cell.other_cores)} |"
         )
     return lines

@@ -23,7 +23,7 @@ from bench.cases import Timing, measure
 from bench.procs import metric_sum, wait_for
 from bench.results import CamerasResult, CameraStep, FanoutResult, WatchersResult, WatchStep
 from bench.stack import Stack, counter_deltas
-from bench.verdicts import Target, Verdicts
+from bench.verdicts import Target, Verdicts, ms_text
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -106,17 +106,13 @@ def _watch_step(stack: Stack, watched: list[str], timing: Timing) -> WatchStep:
     )
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _step_text(step: WatchStep) -> str:
     roles = "/".join(f"{step.cpu_cores.get(r, 0.0):.2f}" for r in ("capture", "redis-server", "viewer"))
     gaps = "-" if step.gap_drop_fraction is None else f"{step.gap_drop_fraction:.2%}"
     drops = ", ".join(f"{k}={v:.0f}" for k, v in step.drops.items()) or "none"
     return (
-        f"CPU {step.cpu_cores_busy:.2f} cores ({roles}), p50/p95 {_ms(step.latency_p50_ms)}/"
-        f"{_ms(step.latency_p95_ms)} ms, {step.rendered_fps:.1f} fps rendered, gaps {gaps}, drops {drops}"
+        f"CPU {step.cpu_cores_busy:.2f} cores ({roles}), p50/p95 {ms_text(step.latency_p50_ms)}/"
+        f"{ms_text(step.latency_p95_ms)} ms, {step.rendered_fps:.1f} fps rendered, gaps {gaps}, drops {drops}"
     )
 
 

@@ -28,7 +28,7 @@ from bench.cases import hold
 from bench.clip import clip_path
 from bench.procs import CpuWindow, Service
 from bench.stack import Stack
-from bench.verdicts import Target, Verdicts
+from bench.verdicts import Target, Verdicts, ms_text
 
 FPS = 30.0
 IDLE_FPS = 1.0
@@ -184,18 +184,14 @@ def on_demand_case(workdir: Path, quick: bool, say: Callable[[str], None]) -> On
     return result
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
-
 def on_demand_rows(result: OnDemandResult) -> list[str]:
     rows = [
         f"work on demand: one 720p@{result.fps:g} capture, CAPTURE_ON_DEMAND "
         f"(trickle {result.idle_fps:g} fps)",
         f"  capture {result.capture_idle_cores:.3f} cores unwatched, "
         f"{result.capture_watched_cores:.3f} watched; "
-        f"a new watcher's first picture after {_ms(result.first_picture_ms)}, "
-        f"full rate from {_ms(result.resume_ms)} after it asked",
+        f"a new watcher's first picture after {ms_text(result.first_picture_ms, ' ms')}, "
+        f"full rate from {ms_text(result.resume_ms, ' ms')} after it asked",
     ]
     for size in result.sizes:
         rows.append(

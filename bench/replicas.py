@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 from bench.clip import CACHE, FPS, clip_path
 from bench.procs import CpuWindow, Proc, Redis, Service, ServiceDied, drops_by_reason, metric_sum, wait_for
 from bench.results import ReplicasResult, ReplicaStep
-from bench.verdicts import Target, Verdicts
+from bench.verdicts import Target, Verdicts, ms_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMERA = "cam0"
@@ -465,15 +465,11 @@ def replicas_case(workdir: Path, quick: bool, say: Callable[[str], None]) -> Rep
 # --- output ------------------------------------------------------------------------------
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _figures(step: ReplicaStep) -> str:
     cpu = "/".join(f"{c:.2f}" for c in step.gateway_cpu_per_second)
     return (
         f"frames min {step.min_frame_fraction:.0%} (median {step.median_frame_fraction:.0%} of "
-        f"{step.expected_frames}), p50/p95 {_ms(step.latency_p50_ms)}/{_ms(step.latency_p95_ms)} ms, "
+        f"{step.expected_frames}), p50/p95 {ms_text(step.latency_p50_ms)}/{ms_text(step.latency_p95_ms)} ms, "
         f"gateway CPU-s/s {cpu}, subscribers' processes {step.load_cpu_per_second:.2f}, "
         f"camera {step.camera_fps:.1f} fps, all cores {step.cpu_utilisation:.0%}"
     )
@@ -506,7 +502,7 @@ def _summary(result: ReplicasResult, replicas: int) -> str:
     cpu = ", ".join(f"{c:.2f}" for c in step.gateway_cpu_per_second)
     return (
         f"  {name}: {step.subscribers} subscribers carried ({above}; {per_replica:.0f} per replica), "
-        f"p50/p95 {_ms(step.latency_p50_ms)}/{_ms(step.latency_p95_ms)} ms, "
+        f"p50/p95 {ms_text(step.latency_p50_ms)}/{ms_text(step.latency_p95_ms)} ms, "
         f"gateway CPU-s/s per replica {cpu}"
     )
 
@@ -520,7 +516,7 @@ def replicas_rows(result: ReplicasResult) -> list[str]:
     rows = [
         f"gateway replicas: WebSocket subscribers of one {result.camera} camera (Redis backplane); "
         f"carried = every subscriber >= {result.min_frame_fraction:.0%} of the frames and p50 <= "
-        f"{_ms(result.latency_bound_ms)} ms (1-replica baseline {_ms(result.baseline_p50_ms)} + "
+        f"{ms_text(result.latency_bound_ms)} ms (1-replica baseline {ms_text(result.baseline_p50_ms)} + "
         f"{result.latency_slack_ms:g} ms)",
         f"  latency: capture handed the frame to the bus -> read by a subscriber's process; "
         f"{result.load_generators} subscriber processes share the {result.cpus} cores with the gateways",
@@ -531,7 +527,7 @@ def replicas_rows(result: ReplicasResult) -> list[str]:
         frames = f"{s.min_frame_fraction:.0%}/{s.median_frame_fraction:.0%}"
         rows.append(
             f"  {s.replicas:3d} {s.subscribers:5d}  {'yes' if s.carried else 'NO':7} {frames:>14} "
-            f"{_ms(s.latency_p50_ms):>6} {_ms(s.latency_p95_ms):>6} {cpu:>15} "
+            f"{ms_text(s.latency_p50_ms):>6} {ms_text(s.latency_p95_ms):>6} {cpu:>15} "
             f"{s.load_cpu_per_second:8.2f} {s.camera_fps:7.1f} {s.cpu_utilisation:5.0%}  {_notes(s)}"
         )
     rows += [_summary(result, 1), _summary(result, 2)]

@@ -10,23 +10,19 @@ from bench.on_demand import on_demand_rows, on_demand_verdicts
 from bench.replicas import replicas_rows, replicas_verdicts
 from bench.results import BenchRun, Floor, FramebusResult, PipelineResult
 from bench.rtsp import rtsp_rows, rtsp_verdicts
-from bench.verdicts import Target, Verdicts
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+from bench.verdicts import Target, Verdicts, ms_text
 
 
 def one_line(r: PipelineResult) -> str:
     lat = r.latency
     return (
-        f"{r.case}: {r.fps:.1f} fps, p50/p95/p99 {_ms(lat.p50_ms)}/{_ms(lat.p95_ms)}/"
-        f"{_ms(lat.p99_ms)} ms, CPU {_ms(r.cpu_ms_per_frame.get('total'))} ms/frame"
+        f"{r.case}: {r.fps:.1f} fps, p50/p95/p99 {ms_text(lat.p50_ms)}/{ms_text(lat.p95_ms)}/"
+        f"{ms_text(lat.p99_ms)} ms, CPU {ms_text(r.cpu_ms_per_frame.get('total'))} ms/frame"
     )
 
 
 def _cpu(r: PipelineResult, *names: str) -> str:
-    return "/".join(_ms(r.cpu_ms_per_frame.get(n)) for n in names)
+    return "/".join(ms_text(r.cpu_ms_per_frame.get(n)) for n in names)
 
 
 def framebus_rows(run: BenchRun) -> list[str]:
@@ -44,14 +40,14 @@ def framebus_rows(run: BenchRun) -> list[str]:
 
 def _percentiles(r: PipelineResult) -> str:
     lat = r.latency
-    return f"{_ms(lat.p50_ms):>5} {_ms(lat.p95_ms):>5} {_ms(lat.p99_ms):>5}"
+    return f"{ms_text(lat.p50_ms):>5} {ms_text(lat.p95_ms):>5} {ms_text(lat.p99_ms):>5}"
 
 
 def _framebus_row(r: FramebusResult) -> str:
     lat = r.latency
     up = "redis-server" if r.transport == "redis" else "gateway"
     cpu_text = f"{_cpu(r, 'capture', up, 'viewer')}={_cpu(r, 'total')}"
-    stages = f"{_ms(lat.encode_ms)}/{_ms(lat.transport_ms)}/{_ms(lat.render_ms)}"
+    stages = f"{ms_text(lat.encode_ms)}/{ms_text(lat.transport_ms)}/{ms_text(lat.render_ms)}"
     rss_text = "/".join(f"{r.peak_rss_mib.get(n, 0):.0f}" for n in ("capture", up, "viewer"))
     drops = ", ".join(f"{k}={v:.0f}" for k, v in r.drops.items()) or "none"
     kib = f"{r.bytes_per_frame / 1024:.0f}" if r.bytes_per_frame else "-"
@@ -168,7 +164,7 @@ def table(run: BenchRun) -> str:
         for f in run.fanout:
             out.append(
                 f"  {f.readers:4d} readers: viewer {f.viewer_cpu_per_second:.3f} CPU-s/s "
-                f"({_ms(f.viewer_cpu_ms_per_frame)} ms/frame), "
+                f"({ms_text(f.viewer_cpu_ms_per_frame)} ms/frame), "
                 f"readers {f.readers_cpu_per_second:.3f} CPU-s/s, "
                 f"slowest reader {f.min_parts_per_reader} parts"
             )
@@ -212,7 +208,7 @@ def plot(run: BenchRun, path: Path) -> Path | None:
             continue
         ys = [(i + 1) / len(samples) for i in range(len(samples))]
         style = "--" if r.case.startswith("classic") else "-"
-        left.plot(samples, ys, style, label=f"{r.case} (p50 {_ms(r.latency.p50_ms)} ms)")
+        left.plot(samples, ys, style, label=f"{r.case} (p50 {ms_text(r.latency.p50_ms)} ms)")
     for size, floor in run.floor.items():
         left.axvline(floor.latency_floor_s * 1e3, ls=":", color="grey")
         left.text(floor.latency_floor_s * 1e3, 0.02, f" floor {size}", color="grey", fontsize=8)

@@ -34,7 +34,7 @@ from bench.floor import measure_floor
 from bench.procs import Proc, Scrape, metric_sum, wait_for
 from bench.results import Floor, FramebusResult, RtspResult, RtspTransport
 from bench.stack import Stack, counter_deltas
-from bench.verdicts import Target, Verdicts
+from bench.verdicts import Target, Verdicts, ms_text
 from services.capture.settings import CaptureSettings
 from services.capture.sources import FrameSource, open_source
 from tests.support.net import free_port
@@ -217,7 +217,7 @@ def rtsp_case(workdir: Path, quick: bool, say: Callable[[str], None], floor: Flo
     try:
         say(f"rtsp camera: {WIDTH}x{HEIGHT}@{FPS} {PATTERN} at {url}; probing its decode cost")
         decode_ms, probe_fps = probe_decode(url, 2.0)
-        say(f"rtsp source: {probe_fps:.1f} fps read, {_ms(decode_ms)} ms CPU/frame to read and decode")
+        say(f"rtsp source: {probe_fps:.1f} fps read, {ms_text(decode_ms)} ms CPU/frame to read and decode")
         results = []
         for transport in transports:
             say(f"rtsp-{transport}-{SIZE}: measuring {timing.measure:g}s")
@@ -241,25 +241,21 @@ def rtsp_case(workdir: Path, quick: bool, say: Callable[[str], None], floor: Flo
 # --- output ------------------------------------------------------------------------------------
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _upstream(r: FramebusResult) -> str:
     return "redis-server" if r.transport == "redis" else "gateway"
 
 
 def transport_row(t: RtspTransport) -> str:
     r, lat = t.framebus, t.framebus.latency
-    cpu = "/".join(_ms(r.cpu_ms_per_frame.get(n)) for n in ("capture", _upstream(r), "viewer"))
+    cpu = "/".join(ms_text(r.cpu_ms_per_frame.get(n)) for n in ("capture", _upstream(r), "viewer"))
     delivered = "-" if t.delivered_of_read is None else f"{t.delivered_of_read:.1%}"
     kib = f"{r.bytes_per_frame / 1024:.0f}" if r.bytes_per_frame else "-"
     drops = ", ".join(f"{k}={v:.0f}" for k, v in r.drops.items()) or "none"
     return (
         f"{r.case:26} read {r.source_fps:5.1f} shown {r.fps:5.1f} fps, delivered {delivered:>6} "
         f"(seq gaps alone {r.delivered_fraction:.1%}), "
-        f"p50/p95/p99 {_ms(lat.p50_ms)}/{_ms(lat.p95_ms)}/{_ms(lat.p99_ms)} ms, "
-        f"CPU ms/frame cap/up/view {cpu}={_ms(r.cpu_ms_per_frame.get('total'))}, {kib} KiB/frame, "
+        f"p50/p95/p99 {ms_text(lat.p50_ms)}/{ms_text(lat.p95_ms)}/{ms_text(lat.p99_ms)} ms, "
+        f"CPU ms/frame cap/up/view {cpu}={ms_text(r.cpu_ms_per_frame.get('total'))}, {kib} KiB/frame, "
         f"camera {_cores(t.camera_cpu_cores)} cores, drops {drops}"
     )
 
@@ -278,7 +274,7 @@ def rtsp_rows(result: RtspResult) -> list[str]:
     return [
         f"RTSP camera {result.width}x{result.height}@{result.nominal_fps:g} (videotestsrc {result.pattern}, "
         f"x264 ultrafast 2 Mbit/s, tests/rtsp_server.py); {floor_text}",
-        f"  source: probe read {result.probe_fps:.1f} fps, read+decode {_ms(result.source_decode_ms)} ms "
+        f"  source: probe read {result.probe_fps:.1f} fps, read+decode {ms_text(result.source_decode_ms)} ms "
         "CPU/frame (in capture's CPU, not in its latency)",
         "  latency: VideoCapture.read returned -> 600x600 ready; the camera's encode, the network "
         "and FFmpeg's demux/decode are before it",

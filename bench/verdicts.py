@@ -41,3 +41,8 @@ class Verdicts:
         verdict = target.verdict(value) if target and value is not None else "n/a"
         target_text = "" if target is None else str(target)
         self.lines.append(f"  {label:58} {shown:>8}  target {target_text:12} {verdict}")
+
+
+def ms_text(value: float | None, unit: str = "") -> str:
+    """A figure in ms as every table prints it: one decimal, "-" when there is none."""
+    return "-" if value is None else f"{value:.1f}{unit}"
