@@ -4,12 +4,12 @@ A consumer that wants a camera's frames refreshes ``framebus:demand:<camera>`` w
 TTL, and publishes the camera id on ``framebus:demand`` when its demand *starts*, so a
 producer that trickles (CAPTURE_ON_DEMAND) wakes to full rate at once instead of at its next poll.
 
-The marker's value is ``"<pace> <until ms> <consumer>"``: ``pace`` is the frames per second the consumer
-takes while it cannot keep up (it skips frames, so that is as fast as it goes), ``0`` while it
-keeps up. An unthrottled
-producer (CAPTURE_FPS=0) encodes at the fastest consumer's pace instead of encoding frames
-nobody takes. Several consumers share the marker: a script keeps the fastest pace (0 beats
-any) until that pace's own TTL has passed, so a departed fast consumer cannot hold it up.
+The marker's value is ``"<pace> <until ms> <consumer>"``: ``pace`` is the frames per second
+the consumer takes while it cannot keep up (it skips frames, so that is as fast as it goes),
+``0`` while it keeps up. An unthrottled producer (CAPTURE_FPS=0) encodes at the fastest
+consumer's pace instead of encoding frames nobody takes. Several consumers share the marker:
+a script keeps the fastest pace (0 beats any) until that pace's own TTL has passed, so a
+departed fast consumer cannot hold it up.
 """
 
 from __future__ import annotations

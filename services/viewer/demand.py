@@ -34,9 +34,7 @@ class Demand:
     def ask(self) -> None:
         """A snapshot or the figures were asked for: render for the next ``linger`` seconds."""
         self._asked_at = time.monotonic()
-        self._changed.set()
-        if self._on_ask is not None:
-            self._on_ask()
+        self.client_joined()
 
     def client_joined(self) -> None:
         self._changed.set()

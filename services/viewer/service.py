@@ -48,13 +48,14 @@ class ViewerService:
         watcher brings full rate back within a frame or two) and how fast it takes those it
         cannot keep up with (an unthrottled capture then encodes no faster)."""
         while True:
+            # Cleared before the refresh, so an ask that arrives during it is not lost.
+            self.cameras.asked.clear()
             await signal.refresh(self.cameras.watched(), self.cameras.paces())
             # A new watcher wakes this at once: capture on demand is back at full rate within
             # a frame of the ask, not a check interval later.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DEMAND_CHECK_SECONDS):
                     await self.cameras.asked.wait()
-            self.cameras.asked.clear()
 
     def end_streams(self) -> None:
         """The first step of shutdown: browsers' endless streams end, so their handlers return."""

@@ -4,6 +4,7 @@ real gateway app; the skip-to-newest and gap logic without subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -18,6 +19,7 @@ from pytest_aiohttp import AiohttpServer
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
+from services.viewer.pipeline import CameraPipeline
 from services.viewer.service import ViewerService
 from services.viewer.settings import ViewerSettings
 from shared.demand import demand_key, parse_pace
@@ -133,6 +135,23 @@ async def test_gateway_reader_pulls_the_newest_frame_and_discovery_lists_the_cam
     await upstream.close()
 
 
+@contextlib.asynccontextmanager
+async def following_cam7(
+    settings: ViewerSettings, redis_client: aioredis.Redis
+) -> AsyncIterator[tuple[ViewerService, CameraPipeline]]:
+    """A running viewer service that has discovered cam7 (one frame published); stopped after."""
+    service = ViewerService(settings)
+    service.start()
+    try:
+        await publish(redis_client, "cam7", range(1, 2))
+        pipeline = await eventually(lambda: service.cameras.get("cam7"))
+        assert pipeline is not None
+        yield service, pipeline
+    finally:
+        service.end_streams()
+        await service.stop()
+
+
 async def test_viewer_service_discovers_a_camera_and_renders_it_only_while_watched(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
@@ -142,12 +161,7 @@ async def test_viewer_service_discovers_a_camera_and_renders_it_only_while_watch
         viewer_discovery_seconds=0.1,
         viewer_watch_linger_seconds=0.5,
     )
-    service = ViewerService(settings)
-    service.start()
-    try:
-        await publish(redis_client, "cam7", range(1, 2))
-        pipeline = await eventually(lambda: service.cameras.get("cam7"))
-        assert pipeline is not None
+    async with following_cam7(settings, redis_client) as (_, pipeline):
         assert pipeline.summary().seq is None  # discovered, not watched: nothing fetched
         pipeline.demand.ask()
         await publish(redis_client, "cam7", range(2, 4))
@@ -157,21 +171,13 @@ async def test_viewer_service_discovers_a_camera_and_renders_it_only_while_watch
         pipeline.demand.ask()
         await eventually(lambda: pipeline.summary().seq == 10)
         assert pipeline.summary().dropped.get("upstream_gap") == 6
-    finally:
-        service.end_streams()
-        await service.stop()
 
 
 async def test_a_viewer_that_passes_frames_over_tells_capture_how_fast_it_takes_them(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
     settings = ViewerSettings(redis_url=redis_server.url, camera_id="cam7", viewer_discovery_seconds=0.1)
-    service = ViewerService(settings)
-    service.start()
-    try:
-        await publish(redis_client, "cam7", range(1, 2))
-        pipeline = await eventually(lambda: service.cameras.get("cam7"))
-        assert pipeline is not None
+    async with following_cam7(settings, redis_client) as (service, pipeline):
         pipeline.demand.ask()
         for seq in range(2, 5):  # kept up with: no pace
             await publish(redis_client, "cam7", range(seq, seq + 1))
@@ -183,6 +189,3 @@ async def test_a_viewer_that_passes_frames_over_tells_capture_how_fast_it_takes_
         async with asyncio.timeout(5):  # the marker is refreshed once a second
             while not parse_pace(await redis_client.get(demand_key("cam7"))):  # noqa: ASYNC110 - polls Redis
                 await asyncio.sleep(0.05)
-    finally:
-        service.end_streams()
-        await service.stop()
