@@ -85,11 +85,9 @@ class OrderedRedisReader(_RedisStreamReader):
                     self._pending.append(newest[0])
                     continue
                 self._last_id = EMPTY_STREAM_ID
-            reply = await self._redis.xread(
-                {self._key: self._last_id}, count=XREAD_BATCH, block=XREAD_BLOCK_MS
-            )
+            reply = await self._xread(self._last_id)
             self.connected = True
-            for _, entries in cast(list[tuple[bytes, list[StreamEntry]]], reply or []):
+            for _, entries in reply:
                 self._pending.extend(entries)
 
 
@@ -162,3 +160,4 @@ class GroupRedisReader(_RedisStreamReader):
         # Tidy the group's consumer list; a worker that crashed leaves an idle, empty entry.
         with contextlib.suppress(RedisError, OSError):
             await self._redis.xgroup_delconsumer(self._key, self.group, self.consumer)
+        await super().close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import cast
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared.probed_reads import ProbedConnection
 from shared.redisconn import connect
 from shared.registry import REGISTRY_KEY, recent_cameras
 from shared.settings import is_camera_id
@@ -62,6 +64,10 @@ class RedisCameraReader(CameraReader):
         self._redis = upstream.client
         self._key = stream_key(camera)
         self._last_id: bytes | None = None  # kept across reconnects: new entries' ids are larger
+        # Blocking reads on a probed connection of their own (see shared/probed_reads.py); a
+        # cluster client routes each read to the camera's master itself, unprobed.
+        client = self._redis
+        self._probed = ProbedConnection(client) if isinstance(client, aioredis.Redis) else None
 
     async def pull(self) -> Delivery:
         try:
@@ -79,14 +85,26 @@ class RedisCameraReader(CameraReader):
                 return delivery
         while True:
             assert self._last_id is not None
-            reply = await self._redis.xread(
-                {self._key: self._last_id}, count=XREAD_BATCH, block=XREAD_BLOCK_MS
-            )
+            reply = await self._xread(self._last_id)
             self.connected = True
-            for _, entries in cast(list[tuple[bytes, list[StreamEntry]]], reply or []):
+            for _, entries in reply:
                 delivery = await self._take(entries)
                 if delivery is not None:
                     return delivery
+
+    async def _xread(self, last_id: bytes) -> list[tuple[bytes, list[StreamEntry]]]:
+        """Up to XREAD_BATCH entries after ``last_id``, waiting up to XREAD_BLOCK_MS for one."""
+        if self._probed is None:
+            reply = await self._redis.xread({self._key: last_id}, count=XREAD_BATCH, block=XREAD_BLOCK_MS)
+        else:
+            reply = await self._probed.call(
+                "XREAD", "COUNT", XREAD_BATCH, "BLOCK", XREAD_BLOCK_MS, "STREAMS", self._key, last_id
+            )
+        return cast(list[tuple[bytes, list[StreamEntry]]], reply or [])
+
+    async def close(self) -> None:
+        if self._probed is not None:
+            await self._probed.close()
 
     async def _newest(self, skipped: int) -> Delivery | None:
         newest = cast(list[StreamEntry], await self._redis.xrevrange(self._key, count=1))

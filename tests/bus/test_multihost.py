@@ -334,13 +334,6 @@ def measure_delivery(
     return result
 
 
-@pytest.mark.xfail(
-    reason="issue 10, not met yet: capture now loses at most a frame (pipelined XADDs), but the "
-    "viewer on the lossy, delayed path renders ~93% (target 95%): each XREAD is a lone request "
-    "packet, and a lost one waits for TCP's 200 ms minimum RTO while frames pile up and are passed "
-    "over; needs a second XREAD kept in flight",
-    strict=False,
-)
 def test_lossy_links_and_a_50ms_viewer_path_still_deliver_720p_at_15fps(
     netns_hosts: MakeHosts, tmp_path: Path
 ) -> None:
