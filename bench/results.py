@@ -229,6 +229,8 @@ class ReplicasResult:
     fps: float
     load_generators: int
     cpus: int | None
+    replica_cpu_budget: float | None  # cores each gateway replica may use (None: unbudgeted)
+    no_budget_because: str | None  # why there was no budget
     quick: bool
     min_frame_fraction: float
     latency_slack_ms: float
@@ -237,6 +239,7 @@ class ReplicasResult:
     carried: dict[str, int]  # replica count ("1", "2") -> most subscribers carried
     bounded: dict[str, bool]  # False: no step failed above it (the carried figure is a lower bound)
     ratio: float | None  # carried["2"] / carried["1"]
+    ratio_at_least: float | None  # carried["2"] / the fewest subscribers 1 replica failed
     steps: list[ReplicaStep]
     seconds: float
 

@@ -16,6 +16,7 @@ from bench.replicas import (
     latency_percentiles,
     limits,
     next_probe,
+    ratio_at_least,
     replicas_rows,
     replicas_verdicts,
     split,
@@ -148,6 +149,11 @@ def test_ratio_needs_one_replica_to_carry_something() -> None:
     assert carried_ratio({"1": 0, "2": 50}) is None
 
 
+def test_the_judged_ratio_is_a_lower_bound_over_where_one_replica_failed() -> None:
+    assert ratio_at_least({"1": 100, "2": 250}, 125) == 2.0
+    assert ratio_at_least({"1": 100, "2": 250}, None) is None
+
+
 def figures(frames: list[int], expected: int, buckets: dict[int, int]) -> GeneratorFigures:
     return GeneratorFigures(
         frames=frames,
@@ -229,8 +235,10 @@ def test_rows_and_verdicts_state_counts_cpu_and_the_ratio() -> None:
     result = ReplicasResult(
         camera="cam0 720p@30",
         fps=30.0,
-        load_generators=2,
+        load_generators=8,
         cpus=2,
+        replica_cpu_budget=0.25,
+        no_budget_because=None,
         quick=True,
         min_frame_fraction=0.95,
         latency_slack_ms=10.0,
@@ -239,6 +247,7 @@ def test_rows_and_verdicts_state_counts_cpu_and_the_ratio() -> None:
         carried={"1": 100, "2": 200},
         bounded={"1": True, "2": True},
         ratio=2.0,
+        ratio_at_least=1.0,
         steps=steps,
         seconds=50.0,
     )
@@ -250,7 +259,9 @@ def test_rows_and_verdicts_state_counts_cpu_and_the_ratio() -> None:
     assert "3 duplicate frames; sequence_restarts=3" in failed_row
     out = Verdicts()
     replicas_verdicts(result, out)
-    (ratio_line,) = [line for line in out.lines if "2 replicas / 1" in line]
+    (ratio_line,) = [line for line in out.lines if "2 replicas / 1 " in line]
     assert "2.00" in ratio_line
-    assert "MET" in ratio_line
+    (judged_line,) = [line for line in out.lines if "2 replicas / 1, at least" in line]
+    assert "1.00" in judged_line and "MISSED" in judged_line  # 200 carried / 200 failed by one
+    assert any("a budget of 0.25 cores each" in row for row in rows)
     json.dumps(dataclasses.asdict(result))  # the result file's JSON
