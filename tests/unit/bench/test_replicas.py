@@ -260,8 +260,8 @@ def test_rows_and_verdicts_state_counts_cpu_and_the_ratio() -> None:
     out = Verdicts()
     replicas_verdicts(result, out)
     (ratio_line,) = [line for line in out.lines if "2 replicas / 1 " in line]
-    assert "2.00" in ratio_line
-    (judged_line,) = [line for line in out.lines if "2 replicas / 1, at least" in line]
-    assert "1.00" in judged_line and "MISSED" in judged_line  # 200 carried / 200 failed by one
+    assert "2.00" in ratio_line and "MET" in ratio_line
+    (bound_line,) = [line for line in out.lines if "2 replicas / 1, at least" in line]
+    assert "1.00" in bound_line  # 200 carried by two / 200 failed by one
     assert any("a budget of 0.25 cores each" in row for row in rows)
     json.dumps(dataclasses.asdict(result))  # the result file's JSON
