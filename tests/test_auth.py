@@ -326,6 +326,34 @@ def test_a_publish_token_does_not_list_cameras(system: System) -> None:
     assert call(system.gateway.url, "GET", "/cameras", bearer(token("publish:*"))).status == 403
 
 
+# --- results over a gateway that wants tokens ------------------------------------------------------
+
+
+def test_the_viewer_shows_results_from_a_gateway_that_wants_tokens(system: System) -> None:
+    import json
+
+    import framebus
+
+    algorithm = token("read:cam0", "publish:cam0")
+    with framebus.subscribe("cam0", system.gateway.url, timeout=15, token=algorithm) as frames:
+        frame = next(iter(frames))
+    published = framebus.publish_results(
+        frame,
+        boxes=[{"x": 1, "y": 2, "w": 3, "h": 4, "label": "part"}],
+        url=system.gateway.url,
+        token=algorithm,
+    )
+    reader = bearer(token("read:cam0"))
+
+    def shown() -> dict[str, object] | None:
+        body = json.loads(call(system.viewer.url, "GET", "/api/results?camera=cam0", reader).body)
+        result = body.get("result")
+        return body if result and result["seq"] == published.seq else None
+
+    body = wait_until(shown, timeout=10, message=system.viewer.log_tail)
+    assert body is not None and body["error"] is None
+
+
 # --- the viewer page's cookie -----------------------------------------------------------------------
 
 

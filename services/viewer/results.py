@@ -26,6 +26,7 @@ from shared.logs import RateLimitedLog
 from shared.redisconn import connect
 from shared.results import FrameResult, ResultError, from_json, newest_result
 from shared.settings import CAMERA_ID_RULE, is_camera_id
+from shared.tokens import bearer_headers
 from shared.transport import describe_error
 
 log = logging.getLogger("framebus.viewer.results")
@@ -57,6 +58,8 @@ class ResultsSource:
             else None
         )
         self._session: aiohttp.ClientSession | None = None
+        # A gateway with AUTH_SECRET wants a read token, as for the frames (services/viewer/follow.py).
+        self._auth = bearer_headers(settings.auth_secret_value, None, ["read:*"], subject="viewer")
         self._cache: dict[str, _Cached] = {}
 
     async def newest(self, camera: str) -> _Cached:
@@ -79,7 +82,8 @@ class ResultsSource:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
             self._session = aiohttp.ClientSession(timeout=timeout)
-        async with self._session.get(f"{self.settings.gateway_url}/cameras/{camera}/results") as response:
+        url = f"{self.settings.gateway_url}/cameras/{camera}/results"
+        async with self._session.get(url, headers=self._auth()) as response:
             if response.status == 404:
                 return None
             response.raise_for_status()
