@@ -337,12 +337,9 @@ def test_the_viewer_shows_results_from_a_gateway_that_wants_tokens(system: Syste
     algorithm = token("read:cam0", "publish:cam0")
     with framebus.subscribe("cam0", system.gateway.url, timeout=15, token=algorithm) as frames:
         frame = next(iter(frames))
-    published = framebus.publish_results(
-        frame,
-        boxes=[{"x": 1, "y": 2, "w": 3, "h": 4, "label": "part"}],
-        url=system.gateway.url,
-        token=algorithm,
-    )
+    # Its own publisher, closed here: publish_results() would keep a thread for the process's life.
+    with framebus.ResultsPublisher(system.gateway.url, token=algorithm) as results:
+        published = results.publish(frame, boxes=[{"x": 1, "y": 2, "w": 3, "h": 4, "label": "part"}])
     reader = bearer(token("read:cam0"))
 
     def shown() -> dict[str, object] | None:
