@@ -6,6 +6,7 @@ import time
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from shared.probed_reads import ProbedConnection
@@ -94,12 +95,16 @@ class RedisCameraReader(CameraReader):
 
     async def _xread(self, last_id: bytes) -> list[tuple[bytes, list[StreamEntry]]]:
         """Up to XREAD_BATCH entries after ``last_id``, waiting up to XREAD_BLOCK_MS for one."""
-        if self._probed is None:
-            reply = await self._redis.xread({self._key: last_id}, count=XREAD_BATCH, block=XREAD_BLOCK_MS)
+        command = ("XREAD", "COUNT", XREAD_BATCH, "BLOCK", XREAD_BLOCK_MS, "STREAMS", self._key, last_id)
+        if self._probed is not None:
+            reply = await self._probed.call(*command)
         else:
-            reply = await self._probed.call(
-                "XREAD", "COUNT", XREAD_BATCH, "BLOCK", XREAD_BLOCK_MS, "STREAMS", self._key, last_id
-            )
+            # XREAD's keys move with its arguments, so redis-py would ask a node for them
+            # (COMMAND GETKEYS, twice) before every read. The key's master is known: ask it.
+            # A failover surfaces as an error here; the client has reloaded its slot map by
+            # the next read.
+            cluster = cast(RedisCluster, self._redis)
+            reply = await cluster.execute_command(*command, target_nodes=cluster.get_node_from_key(self._key))
         return cast(list[tuple[bytes, list[StreamEntry]]], reply or [])
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from redis.cluster import RedisCluster
@@ -144,3 +145,32 @@ def test_the_client_library_publishes_and_subscribes_on_a_cluster(
         finally:
             subscription.close()
     assert publisher.stats.dropped_total == 0, publisher.stats
+
+
+def getkeys_calls(cluster: RedisClusterProcesses) -> int:
+    """COMMAND GETKEYS served by the cluster's running nodes so far."""
+    calls = 0
+    for node in cluster.running_nodes():
+        with node.client() as client:
+            stats = cast(dict[str, dict[str, int]], client.info("commandstats"))
+        calls += stats.get("cmdstat_command|getkeys", {}).get("calls", 0)
+    return calls
+
+
+def test_reading_a_camera_on_a_cluster_asks_no_node_for_keys(redis_cluster: RedisClusterProcesses) -> None:
+    """XREAD's keys move with its arguments: redis-py asked a node for them (COMMAND GETKEYS,
+    twice) before every read, until the reader named the stream's master itself."""
+    image = np.full((120, 160, 3), 90, np.uint8)
+    with framebus.Publisher("keycam", redis_cluster.url) as publisher:
+        publisher.publish(image)
+        publisher.flush()
+        before = getkeys_calls(redis_cluster)
+        with framebus.subscribe("keycam", redis_cluster.url, newest=False, timeout=5) as subscription:
+            frames = iter(subscription)
+            seqs = [next(frames).seq]
+            for _ in range(10):
+                publisher.publish(image)
+                publisher.flush()
+                seqs.append(next(frames).seq)
+    assert seqs == list(range(1, 12))
+    assert getkeys_calls(redis_cluster) - before == 0
