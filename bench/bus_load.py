@@ -7,8 +7,8 @@ path, one Redis client per camera as one capture process per camera would have),
 ``python -m bench.bus_load subscribe --url URL --camera cam0 --camera cam0 --camera cam1 … --ready R --out O``
 runs one newest-wins reader per ``--camera`` (repeat it for several subscribers of one camera), each
 with its own Redis client, through :class:`shared.upstream_redis.RedisCameraReader`: the reader
-under ``framebus.subscribe(camera, url)`` and the viewer's follower. (``framebus.subscribe`` itself
-refuses ``redis+cluster://`` URLs, so the bench uses the reader beneath it for both backends.)
+under ``framebus.subscribe(camera, url)`` and the viewer's follower, on both backends (without the
+library's frame objects and thread, which would measure the load generator more than the bus).
 
 Both run on uvloop until SIGTERM, touch ``--ready`` once every camera or reader has spoken to
 Redis, and at SIGTERM write their per-frame records to ``--out`` as JSON (write-then-rename)
