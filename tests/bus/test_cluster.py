@@ -15,7 +15,7 @@ from shared.wire import stream_key
 from tests.fixtures import wait_until
 from tests.fixtures.cluster import ClusterNodeProcess, RedisClusterProcesses, keys_on_distinct_masters
 from tests.fixtures.processes import ServiceProcess
-from tests.test_pipeline import decode, live_snapshot
+from tests.support.observe import decode, live_snapshot
 
 Start = Callable[..., ServiceProcess]
 

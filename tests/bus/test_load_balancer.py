@@ -22,7 +22,7 @@ from tests.fixtures.haproxy import HaproxyProcess, haproxy_binary
 from tests.fixtures.processes import ServiceProcess
 from tests.fixtures.servers import RedisServer
 from tests.support.net import http_get
-from tests.test_pipeline import decode, live_snapshot, scrape
+from tests.support.observe import decode, live_snapshot, scrape
 
 Start = Callable[..., ServiceProcess]
 StartHaproxy = Callable[..., HaproxyProcess]
