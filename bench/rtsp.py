@@ -1,6 +1,6 @@
 """The issue's RTSP target: 1080p@30 from a real RTSP camera, 100% delivered, p50 <= 1.3x the floor.
 
-The camera is ``tests/rtsp_server.py`` (GStreamer, x264 ``ultrafast``/``zerolatency`` at x264enc's
+The camera is ``docker/rtsp-demo/rtsp_camera.py`` (GStreamer, x264 ``ultrafast``/``zerolatency`` at x264enc's
 default 2 Mbit/s, run by Debian's ``/usr/bin/python3``) serving ``videotestsrc pattern=snow``:
 every pixel changes every frame, and once through H.264 at 2 Mbit/s its frames cost JPEG what
 the codec floor's clip (testsrc2 + temporal noise) costs: the same bytes per frame and about the
@@ -40,7 +40,7 @@ from services.capture.sources import FrameSource, open_source
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-RTSP_SCRIPT = ROOT / "tests" / "rtsp_server.py"
+RTSP_SCRIPT = ROOT / "docker" / "rtsp-demo" / "rtsp_camera.py"
 SYSTEM_PYTHON = os.environ.get("FRAMEBUS_SYSTEM_PYTHON", "/usr/bin/python3")  # as tests/fixtures
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 PATTERN = "snow"  # see the module docstring
@@ -71,12 +71,13 @@ def _listening(camera: Proc, port: int) -> bool:
 
 
 def start_camera(workdir: Path) -> tuple[Proc, str]:
-    """tests/rtsp_server.py at 1920x1080@30 as a bench process; returns it and its URL."""
+    """docker/rtsp-demo/rtsp_camera.py at 1920x1080@30 as a bench process; returns it and its URL."""
     if not os.path.exists(SYSTEM_PYTHON):
         raise RuntimeError(f"{SYSTEM_PYTHON} missing (GStreamer RTSP server): run `scripts/setup.sh test`")
     port = free_port()
     argv = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--width", str(WIDTH), "--height", str(HEIGHT)]
-    argv += ["--fps", str(FPS), "--path", STREAM_PATH, "--port", str(port), "--pattern", PATTERN]
+    argv += ["--fps", str(FPS), "--path", STREAM_PATH, "--port", str(port), "--address", "127.0.0.1"]
+    argv += ["--pattern", PATTERN]
     camera = Proc("rtsp-camera", argv, _system_env(), workdir)
     try:
         wait_for(lambda: _listening(camera, port), 20, "rtsp server listening")
@@ -273,7 +274,7 @@ def rtsp_rows(result: RtspResult) -> list[str]:
     )
     return [
         f"RTSP camera {result.width}x{result.height}@{result.nominal_fps:g} (videotestsrc {result.pattern}, "
-        f"x264 ultrafast 2 Mbit/s, tests/rtsp_server.py); {floor_text}",
+        f"x264 ultrafast 2 Mbit/s, docker/rtsp-demo/rtsp_camera.py); {floor_text}",
         f"  source: probe read {result.probe_fps:.1f} fps, read+decode {ms_text(result.source_decode_ms)} ms "
         "CPU/frame (in capture's CPU, not in its latency)",
         "  latency: VideoCapture.read returned -> 600x600 ready; the camera's encode, the network "

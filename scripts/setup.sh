@@ -4,7 +4,7 @@
 #   scripts/setup.sh [run|test|bench|all]     (default: test)
 #
 #   run   : redis-server + the venv
-#   test  : run + ffmpeg, GStreamer RTSP server (for tests/rtsp_server.py), chromium, promtool, a JDK,
+#   test  : run + ffmpeg, GStreamer RTSP server (for docker/rtsp-demo/rtsp_camera.py), chromium, promtool, a JDK,
 #           haproxy (tests/bus), and as root iproute2 + iptables (the network-namespace tests)
 #   bench : same as test
 #

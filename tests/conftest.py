@@ -73,7 +73,7 @@ def _gst_rtsp_checked() -> None:
 @pytest.fixture
 def rtsp_server(tmp_path_factory: pytest.TempPathFactory, _gst_rtsp_checked: None) -> Iterator[RtspFactory]:
     """Factory: ``rtsp_server(width=640, height=480, fps=30, path="/test", port=0)`` starts
-    ``tests/rtsp_server.py`` and returns a running :class:`RtspServer` (``.url``, ``.port``,
+    ``docker/rtsp-demo/rtsp_camera.py`` and returns a running :class:`RtspServer` (``.url``, ``.port``,
     ``.shape``, ``.kill()``, ``.stop()``, ``.stop_signal()``, ``.cont()``, ``.restart()``)."""
     with killed_at_exit() as track:
 

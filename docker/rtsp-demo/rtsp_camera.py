@@ -1,8 +1,10 @@
-"""GStreamer RTSP demo camera (H.264 of a moving test pattern), the `rtsp-demo` compose profile.
+"""GStreamer RTSP camera (H.264 of a moving test pattern): the `rtsp-demo` compose profile's
+camera, and the real RTSP server of the tests and of `make bench` (one script for all three).
 
-A copy of tests/rtsp_server.py that listens on every interface of its container::
+Run it with Debian's ``/usr/bin/python3`` (a venv cannot import ``gi``)::
 
-    python3 rtsp_camera.py --width 1280 --height 720 --fps 25 --path /demo --port 8554
+    /usr/bin/python3 rtsp_camera.py --width 1280 --height 720 --fps 25 --path /demo --port 8554
+    /usr/bin/python3 rtsp_camera.py --address 127.0.0.1 --port 0 --path /test  # as the tests do
 
 Prints the bound TCP port as a single line on stdout once it listens, then serves until
 SIGTERM or SIGINT. ``--port 0`` lets the kernel choose a free port.
