@@ -124,17 +124,16 @@ class GroupRedisReader(_RedisStreamReader):
         while True:
             if not self._group_ready:
                 await self._ensure_group()
+            waiting = ("BLOCK", block) if block is not None else ()
+            command = ("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", XREAD_BATCH, *waiting)
             try:
-                reply = await self._redis.xreadgroup(
-                    self.group, self.consumer, {self._key: ">"}, count=XREAD_BATCH, block=block
-                )
+                batches = await self._read_stream(*command, "STREAMS", self._key, ">")
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 self._group_ready = False  # Redis restarted empty, or the stream was deleted
                 continue
             self.connected = True
-            batches = cast(list[tuple[bytes, list[StreamEntry]]], reply or [])
             entries = [entry for _, batch in batches for entry in batch]
             if entries:
                 await self._redis.xack(self._key, self.group, *[entry_id for entry_id, _ in entries])

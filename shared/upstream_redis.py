@@ -96,11 +96,15 @@ class RedisCameraReader(CameraReader):
     async def _xread(self, last_id: bytes) -> list[tuple[bytes, list[StreamEntry]]]:
         """Up to XREAD_BATCH entries after ``last_id``, waiting up to XREAD_BLOCK_MS for one."""
         command = ("XREAD", "COUNT", XREAD_BATCH, "BLOCK", XREAD_BLOCK_MS, "STREAMS", self._key, last_id)
+        return await self._read_stream(*command)
+
+    async def _read_stream(self, *command: str | bytes | int) -> list[tuple[bytes, list[StreamEntry]]]:
+        """An XREAD or XREADGROUP of this camera's stream (the key is its last but one argument)."""
         if self._probed is not None:
             reply = await self._probed.call(*command)
         else:
-            # XREAD's keys move with its arguments, so redis-py would ask a node for them
-            # (COMMAND GETKEYS, twice) before every read. The key's master is known: ask it.
+            # These commands' keys move with their arguments, so redis-py would ask a node for
+            # them (COMMAND GETKEYS, twice) before every read. The key's master is known: ask it.
             # A failover surfaces as an error here; the client has reloaded its slot map by
             # the next read.
             cluster = cast(RedisCluster, self._redis)

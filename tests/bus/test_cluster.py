@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import cast
 
 import numpy as np
+import pytest
 from redis.cluster import RedisCluster
 
 import framebus
@@ -157,20 +158,31 @@ def getkeys_calls(cluster: RedisClusterProcesses) -> int:
     return calls
 
 
-def test_reading_a_camera_on_a_cluster_asks_no_node_for_keys(redis_cluster: RedisClusterProcesses) -> None:
-    """XREAD's keys move with its arguments: redis-py asked a node for them (COMMAND GETKEYS,
-    twice) before every read, until the reader named the stream's master itself."""
+@pytest.mark.parametrize("group", [None, "pool"], ids=["reader", "worker_pool"])
+def test_reading_a_camera_on_a_cluster_asks_no_node_for_keys(
+    redis_cluster: RedisClusterProcesses, group: str | None
+) -> None:
+    """XREAD's and XREADGROUP's keys move with their arguments: redis-py asked a node for them
+    (COMMAND GETKEYS, twice) before every read, until the readers named the stream's master."""
     image = np.full((120, 160, 3), 90, np.uint8)
-    with framebus.Publisher("keycam", redis_cluster.url) as publisher:
+    camera = f"keycam-{group}"
+    with framebus.Publisher(camera, redis_cluster.url) as publisher:
         publisher.publish(image)
         publisher.flush()
-        before = getkeys_calls(redis_cluster)
-        with framebus.subscribe("keycam", redis_cluster.url, newest=False, timeout=5) as subscription:
+        subscription = framebus.subscribe(camera, redis_cluster.url, newest=False, group=group, timeout=5)
+        with subscription:
             frames = iter(subscription)
-            seqs = [next(frames).seq]
+            if group is None:
+                assert next(frames).seq == 1
+            else:  # the pool reads what comes after its group was made; make it now, as "$" does
+                with RedisCluster.from_url(f"redis://{redis_cluster.nodes[0].name}") as admin:
+                    admin.xgroup_create(stream_key(camera), group, id="$")
+            before = getkeys_calls(redis_cluster)
+            seqs = []
             for _ in range(10):
                 publisher.publish(image)
                 publisher.flush()
                 seqs.append(next(frames).seq)
-    assert seqs == list(range(1, 12))
-    assert getkeys_calls(redis_cluster) - before == 0
+            after = getkeys_calls(redis_cluster)
+    assert seqs == list(range(2, 12))
+    assert after - before == 0
