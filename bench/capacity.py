@@ -41,7 +41,7 @@ import cv2
 import redis
 
 from bench.clip import CACHE, clip_path, load_frames
-from bench.procs import CLK_TCK, CpuWindow, Proc, ServiceDied, wait_for
+from bench.procs import CLK_TCK, CpuWindow, Proc, ServiceDied, hold, wait_for
 from bench.redis_backends import (
     CLUSTER_MASTERS,
     Backend,
@@ -261,15 +261,6 @@ def start_load(load: Load, spec: Spec, url: str, jpegs: Jpegs, backend_procs: li
     argv += [arg for path in jpegs.paths for arg in ("--jpeg", str(path))]
     load.publisher = load.start("publisher", argv)
     load.wait_ready(load.procs(), backend_procs)
-
-
-def hold(seconds: float, procs: list[Proc]) -> None:
-    """Sleep while checking every process is alive (ServiceDied at once if one is not)."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        for proc in procs:
-            proc.check()
-        time.sleep(min(0.25, left))
 
 
 def busy_host_seconds() -> float:

@@ -14,7 +14,7 @@ import redis
 
 from bench.analysis import FrameRecord, delivery, fps_timeline, latency_summary, read_records
 from bench.classic import NOTIFY
-from bench.procs import CpuWindow, Proc, Redis, Scrape, ServiceDied, metric_sum, wait_for
+from bench.procs import CpuWindow, Proc, Redis, Scrape, ServiceDied, hold, metric_sum, wait_for
 from bench.results import CamerasResult, CameraStep, FanoutResult, FramebusResult, PipelineResult
 from bench.stack import Stack, counter_deltas
 from tests.support.net import free_port, http_get
@@ -29,17 +29,6 @@ class Timing:
     warm: float  # seconds after readiness before measuring
     measure: float  # seconds measured per case
     preload: int  # CAPTURE_PRELOAD_FRAMES for maximum-rate cases
-
-
-def hold(seconds: float, procs: list[Proc], tick: Callable[[float], None] | None = None) -> None:
-    """Sleep ``seconds`` while checking every process is alive (raises ServiceDied at once)."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        for proc in procs:
-            proc.check()
-        if tick:
-            tick(left)
-        time.sleep(min(0.5, left))
 
 
 @dataclass

@@ -24,9 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.analysis import FrameRecord, read_records
-from bench.cases import hold
 from bench.clip import clip_path
-from bench.procs import CpuWindow, Service
+from bench.procs import CpuWindow, Service, hold
 from bench.stack import Stack
 from bench.verdicts import Target, Verdicts, ms_text
 

@@ -191,3 +191,12 @@ class CpuWindow:
     def stop(self) -> None:
         self.wall = time.monotonic() - self._t0
         self.seconds = {p.name: p.cpu_seconds() - self._start[p.name] for p in self.procs}
+
+
+def hold(seconds: float, procs: list[Proc]) -> None:
+    """Sleep ``seconds`` while checking every process is alive (raises ServiceDied at once)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        for proc in procs:
+            proc.check()
+        time.sleep(min(0.25, left))

@@ -50,7 +50,17 @@ from typing import Any, TypeVar
 
 from bench.clip import CACHE, FPS, clip_path
 from bench.cpu_budget import CpuBudget, budget_unavailable
-from bench.procs import CpuWindow, Proc, Redis, Service, ServiceDied, drops_by_reason, metric_sum, wait_for
+from bench.procs import (
+    CpuWindow,
+    Proc,
+    Redis,
+    Service,
+    ServiceDied,
+    drops_by_reason,
+    hold,
+    metric_sum,
+    wait_for,
+)
 from bench.results import ReplicasResult, ReplicaStep
 from bench.verdicts import Target, Verdicts, ms_text
 
@@ -211,15 +221,6 @@ class ReplicaStack:
                 budget.close()
 
 
-def _hold(seconds: float, procs: list[Proc]) -> None:
-    """Sleep ``seconds`` while checking every process is alive (ServiceDied at once)."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        for proc in procs:
-            proc.check()
-        time.sleep(min(0.25, left))
-
-
 def _json_line(proc: Proc, key: str) -> dict[str, Any] | None:
     """The last JSON line of the process's log that has ``key``."""
     for line in reversed(proc.log_path.read_text(errors="replace").splitlines()):
@@ -330,7 +331,7 @@ def _measure_window(
     stack: ReplicaStack, gateways: list[Service], generators: list[Proc], plan: SweepPlan
 ) -> _Window:
     procs = [*stack.procs, *generators]
-    _hold(plan.warm, procs)
+    hold(plan.warm, procs)
     drops = _gateway_drops(gateways)
     # The capture's counter is read right at both ends, timed, so its rate is the window's.
     published, published_t0 = _published(stack), time.monotonic()
@@ -338,7 +339,7 @@ def _measure_window(
     for generator in generators:
         generator.popen.send_signal(signal.SIGUSR1)
     cpu.start()
-    _hold(plan.measure, procs)
+    hold(plan.measure, procs)
     cpu.stop()
     for generator in generators:
         generator.popen.send_signal(signal.SIGTERM)  # ends each generator's window, together
