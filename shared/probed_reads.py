@@ -18,17 +18,20 @@ before the next reply. A read answered at once sends none; one that waits a fram
 (66 ms at 15 fps) sends three, 14 bytes each, at most ``MAX_PROBES`` per request.
 
 Own connection, not the pool's: the PONGs owed belong to this connection's reply stream.
+A Redis user who may not ``PING`` (an ACL without ``+ping``) answers a probe with an error:
+the reader then stops probing, says so once, and reads on unprobed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection, Connection
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 # Long enough for a probe to leave as a segment of its own, short against a frame interval.
 PROBE_FIRST_SECONDS = 0.002
@@ -37,6 +40,8 @@ PROBE_EVERY_SECONDS = 0.025
 # Past TCP's own minimum retransmission timeout (~0.3 s of probes) more probes add nothing.
 MAX_PROBES = 12
 PING = b"*1\r\n$4\r\nPING\r\n"
+
+log = logging.getLogger("framebus.redis.probes")
 
 
 class ProbedConnection:
@@ -48,6 +53,7 @@ class ProbedConnection:
         self._pongs_owed = 0  # probes sent whose PONG has not been read yet
         self._probe: asyncio.Task[None] | None = None
         self._probe_writing = False  # a probe task mid-write must not be cancelled
+        self.probing = True  # False once Redis refused a PING
         self.probes_sent = 0
 
     async def call(self, *args: str | bytes | int) -> Any:
@@ -72,16 +78,25 @@ class ProbedConnection:
         owed_before = self._pongs_owed  # PONGs of earlier requests, ahead of this reply
         answered = asyncio.Event()
         await connection.send_packed_command(connection.pack_command(*args), check_health=False)
-        self._probe = asyncio.create_task(self._probe_until_answered(connection, answered))
+        if self.probing:
+            self._probe = asyncio.create_task(self._probe_until_answered(connection, answered))
         try:
             for _ in range(owed_before):
-                await connection.read_response()
+                await self._read_pong(connection)
             self._pongs_owed -= owed_before
             command = str(args[0]).upper()
             return await self._client.parse_response(cast(Connection, connection), command)
         finally:
             answered.set()
             self._stop_probing()
+
+    async def _read_pong(self, connection: AbstractConnection) -> None:
+        try:
+            await connection.read_response()
+        except ResponseError as exc:  # the reply to the probe itself: the read goes on
+            if self.probing:
+                log.warning("Redis refused a PING probe (%s): reading on without probes", exc)
+            self.probing = False
 
     def _stop_probing(self) -> None:
         if self._probe is not None and not self._probe_writing:
@@ -92,7 +107,7 @@ class ProbedConnection:
         delay = PROBE_FIRST_SECONDS
         for _ in range(MAX_PROBES):
             await asyncio.sleep(delay)
-            if answered.is_set() or connection is not self._connection:
+            if answered.is_set() or connection is not self._connection or not self.probing:
                 return
             self._pongs_owed += 1
             self.probes_sent += 1

@@ -105,3 +105,26 @@ async def test_a_long_wait_is_probed_every_interval_up_to_the_limit_and_stays_in
     [(_, [(entry_id, _fields)])] = await probed.call(*xread_after("0-0"))
     assert entry_id == added
     assert await pings_served(client) - pings_before == MAX_PROBES
+
+
+async def test_a_user_who_may_not_ping_reads_on_without_probes(
+    client: aioredis.Redis, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.execute_command("ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+xread", "+hello")
+    reader = connect(redis_server.url.replace("redis://", "redis://reader:reader-pw@"), socket_timeout=3.0)
+    assert isinstance(reader, aioredis.Redis)
+    probed = ProbedConnection(reader)
+    try:
+        last_id: bytes | str = "0-0"
+        for frame in range(3):
+            read = asyncio.create_task(probed.call(*xread_after(last_id)))
+            await asyncio.sleep(PROBE_FIRST_SECONDS * 10)
+            added = await client.xadd(KEY, {"frame": str(frame)})
+            [(_, [(entry_id, _fields)])] = await read
+            assert entry_id == added
+            last_id = entry_id
+    finally:
+        await probed.close()
+        await reader.aclose()
+    assert not probed.probing and probed.probes_sent == 1
+    assert "refused a PING probe" in caplog.text
