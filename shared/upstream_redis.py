@@ -67,8 +67,7 @@ class RedisCameraReader(CameraReader):
         self._last_id: bytes | None = None  # kept across reconnects: new entries' ids are larger
         # Blocking reads on a probed connection of their own (see shared/probed_reads.py); a
         # cluster client routes each read to the camera's master itself, unprobed.
-        client = self._redis
-        self._probed = ProbedConnection(client) if isinstance(client, aioredis.Redis) else None
+        self._probed = ProbedConnection(self._redis) if isinstance(self._redis, aioredis.Redis) else None
 
     async def pull(self) -> Delivery:
         try:
@@ -99,7 +98,7 @@ class RedisCameraReader(CameraReader):
         return await self._read_stream(*command)
 
     async def _read_stream(self, *command: str | bytes | int) -> list[tuple[bytes, list[StreamEntry]]]:
-        """An XREAD or XREADGROUP of this camera's stream (the key is its last but one argument)."""
+        """An XREAD or XREADGROUP of this camera's stream (``self._key``, which ``command`` names)."""
         if self._probed is not None:
             reply = await self._probed.call(*command)
         else:
